@@ -366,3 +366,38 @@ def test_tokenizers_whose_ids_name_other_tokens_are_refused_and_other_difference
     summary = merge_folders(a, b, tmp_path / "out2", alpha=0.8, progress=False)
     assert len(summary["warnings"]) == 1 and "has no tokenizer.json and B has one" in summary["warnings"][0]
     assert not (tmp_path / "out2" / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("broken, wrong", [({"model": "bpe"}, "model"), ({"model": {"vocab": 3}}, "model.vocab"),
+                                           ({"model": {"vocab": {"a": [1]}}}, "model.vocab"),
+                                           ({"model": {"vocab": {}}, "added_tokens": {}}, "added_tokens")])
+def test_a_malformed_tokenizer_json_is_refused_by_name(pair, tmp_path, capsys, broken, wrong):
+    """`{"model": "bpe"}` in B's tokenizer.json ended `axk1 merge` in an AttributeError's traceback."""
+    from axk1.cli import main
+
+    _, _, a, b = pair
+    (a / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    (b / "tokenizer.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match=re.escape(f"merge input B: {b / 'tokenizer.json'} is not a tokenizer.json: "
+                                                   f"its {wrong} is not")):
+        merge_folders(a, b, tmp_path / "out", alpha=0.5, progress=False)
+    assert main(["merge", str(a), str(b), "-o", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "is not a tokenizer.json" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_named_chat_templates_are_compared_by_their_default(pair, tmp_path):
+    """tokenizer_config.json's list of named templates (transformers' older form) read as no template, so two
+    folders whose default templates differ merged without the warning a plain string gets."""
+    _, _, a, b = pair
+    (a / "chat_template.jinja").unlink()
+    for folder, text in ((a, "{{ 'A' }}"), (b, "{{ 'B' }}")):
+        named = [{"name": "tool_use", "template": "{{ 'tools' }}"}, {"name": "default", "template": text}]
+        (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": named}))
+    summary = merge_folders(a, b, tmp_path / "out", alpha=0.5, progress=False)
+    assert any("chat templates of A and B differ" in w for w in summary["warnings"]), summary["warnings"]
+    (b / "tokenizer_config.json").write_text("[1, 2]")  # not an object: named, where it was read as no template
+    with pytest.raises(ValueError, match=re.escape(f"merge input B: {b / 'tokenizer_config.json'} must be a JSON "
+                                                   "object")):
+        merge_folders(a, b, tmp_path / "out2", alpha=0.5, progress=False)

@@ -117,3 +117,34 @@ def test_a_letter_joined_to_a_number_stays_a_variable():
     assert exact_grader.split_unit("2 n", set_apart_only=True) is None
     assert exact_grader.split_unit("300 g", set_apart_only=True) == ("300", "g")
     assert exact_grader.split_unit(r"9.8\,\mathrm{m}/\mathrm{s}^{2}") == ("9.8", "m/s^2")
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("90°", r"90^\circ"), ("90°", r"90^{\circ}"), ("90°", r"90\degree"), (r"90^\circ", "90°"),
+    (r"90^{\circ}", r"90^\circ"), (r"30^\circ C", "30°C"),
+])
+def test_latex_degree_forms_are_the_degree_sign(gold, written):
+    """`^\\circ` is how LaTeX writes `°`: each form is right for the other, after a number on either side."""
+    assert _score(gold, written).reward == 1.0
+
+
+@pytest.mark.parametrize("gold, written", [("90°", "90"), (r"90^\circ", "90"), ("90°", "91^\\circ")])
+def test_a_degree_answer_still_needs_its_degree(gold, written):
+    """Both spellings of the degree follow the unit rule alike: a bare 90 is wrong for either."""
+    assert _score(gold, written).status == "wrong"
+
+
+def test_units_are_compared_case_sensitively():
+    """`5 M` (mega) is not `5 m` (metres): text equality, which case-folds, must not settle an answer with a unit."""
+    assert _score("5 m", "5 M").status == "wrong"
+    assert _score("5 m", "5 m").reward == 1.0
+
+
+@pytest.mark.parametrize("gold, written, right", [
+    ("5개", "5", True), ("3명", "3", True), ("5개", "5개", True), ("5개", "5 개", True), ("5개", "6", False),
+    ("5개", "5명", False), ("5 킬로그램", "5", False), ("5제곱미터", "5", False), ("5 킬로그램", "5 킬로그램", True),
+])
+def test_a_korean_counter_may_be_left_out_but_a_measurement_may_not(gold, written, right):
+    """`5개` ("5 items") is the Korean way to write the count 5: a bare 5 is right, another counter is not; a
+    Hangul measurement unit (킬로그램, 제곱미터) is a unit like any other."""
+    assert (_score(gold, written).reward == 1.0) is right

@@ -172,3 +172,21 @@ def test_an_earlier_turn_sft_would_exclude_makes_no_pair(codec, tmp_path):
     assert result["pairs"] == 1 and result["input"]["excluded"] == {"think tag in answer": 1}
     assert "messages[1]" in result["input"]["excluded_detail"]["think tag in answer"]
     _trained(codec, out)
+
+
+def test_sft_and_overlap_count_repeats_by_one_key(codec, tmp_path):
+    """`posttrain overlap` keyed its repeats with a copy of SFT's expression; one `repeat_key` now keys both, so the
+    two reports count the same rows: a conversation given again (its keys in another order) is a repeat, the same
+    conversation offered other tools is not."""
+    from axk1.posttrain.chat_data import repeat_key
+
+    turn = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "reasoning_content": "t"}]
+    reordered = [{"content": m["content"], "role": m["role"], **{k: m[k] for k in m if k not in ("role", "content")}}
+                 for m in turn]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    assert repeat_key(turn, None) == repeat_key(reordered, None) != repeat_key(turn, tools)
+    rows = [{"messages": turn}, {"messages": reordered}, {"messages": turn, "tools": tools}]
+    path = _jsonl(tmp_path / "t.jsonl", rows)
+    _, sft = load_chat_examples([path], codec, "keep", 512)
+    overlap = build_overlap([path], tmp_path / "pairs.jsonl", codec=codec)
+    assert sft.duplicates == overlap["input"]["duplicate_rows"] == 1

@@ -14,6 +14,7 @@ from axk1.infer.chat import ChatCodec
 from axk1.infer.chat_prompt import render_chat
 from axk1.infer.protocol import APIError, ChatRequest, parse_request
 from axk1.posttrain.chat_data import load_chat_examples
+from axk1.text.chat_template import render_template
 from tests.serve_helpers import make_model_folder
 
 QUESTION, ANSWER, TRACE, SYSTEM = "서울 날씨 어때?", "맑습니다.", "The user asks about the weather.", "Be brief."
@@ -183,3 +184,31 @@ def test_every_special_token_is_special_to_transformers(tok, codec):
     ids = rendered["input_ids"] if hasattr(rendered, "keys") else rendered
     assert tok.decode(ids, skip_special_tokens=True) == f"user\n{QUESTION}\nassistant\n<think>"
     assert not {"<think>", "</think>", "<tool_call>", "</tool_call>"} & set(tok.all_special_tokens)
+
+
+def test_an_open_trace_in_non_think_mode_is_dropped(codec, tok):
+    """enable_thinking=False gives the empty think block whatever reasoning the turn has; an open trace was still
+    written inside the block (`<think>\\n\\n</think>` never came). Now it is dropped as any trace is, and
+    continue_final_message, which has nothing left to continue, refuses."""
+    user = [{"role": "user", "content": QUESTION}]
+    messages = [*user, {"role": "assistant", "content": "<think>\nLet me think"}]
+    text = tok.apply_chat_template(messages, tokenize=False, enable_thinking=False)
+    assert "Let me think" not in text
+    assert text == _served(codec, user, enable_thinking=False) + "<|im_end|>\n"
+    assert codec.render_history(messages, add_generation_prompt=False, enable_thinking=False) == text
+    with pytest.raises(ValueError, match="final message"):
+        tok.apply_chat_template(messages, tokenize=False, continue_final_message=True, enable_thinking=False)
+
+
+def test_a_trace_under_two_names_renders_in_sfts_order(codec, tmp_path):
+    """`reasoning` comes before `thinking` for SFT (chat_formats.REASONING_ALIASES); axk1's renderer took `thinking`
+    first. Texts that differ are a row SFT refuses; texts that agree are one trace."""
+    differ = [{"role": "user", "content": QUESTION},
+              {"role": "assistant", "content": ANSWER, "thinking": "gpt-oss trace", "reasoning": TRACE}]
+    rendered = codec.render_history(differ, add_generation_prompt=False)
+    assert TRACE in rendered and "gpt-oss trace" not in rendered
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"messages": differ}) + "\n", encoding="utf-8")
+    assert load_chat_examples([path], codec, "keep", 2048)[1].excluded
+    no_alias = {"messages": differ, "add_generation_prompt": False}  # the template alone (vLLM, older transformers)
+    assert TRACE in render_template(codec.chat_template, no_alias, codec.template_file)

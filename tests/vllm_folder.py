@@ -33,7 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from axk1.config import model_config_file
-from axk1.infer.chat import read_chat_template
+from axk1.text.chat_template import read_chat_template
 from axk1.json_text import read_json_file
 from axk1.text.tokenizer_file import THINK_TAGS, TOOL_TAGS
 

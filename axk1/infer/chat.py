@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from axk1.json_text import read_json_file
-from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
+from axk1.text.chat_template import CHAT_TEMPLATE, read_chat_template, render_template, template_environment
 from axk1.text.template_limits import PastBounds
 from axk1.text.think_prompt import in_mode
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
-from axk1.user_file import read_text
 
-# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), gpt-oss' `thinking`,
-# vLLM's `reasoning`; transformers 5 passes the first found under all three, and `axk1 sft` reads each
-# (posttrain/chat_formats.REASONING_ALIASES)
-REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), vLLM's `reasoning`,
+# gpt-oss' `thinking`, in the order `axk1 sft` reads them (posttrain/chat_formats.REASONING_ALIASES), the first found
+# passed under all three as transformers 5 passes it (transformers' own order puts `thinking` before `reasoning`: a
+# turn whose two differ, which SFT refuses, renders its `thinking` there)
+REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 
 log = logging.getLogger(__name__)
 
@@ -292,18 +292,6 @@ def _token_text(config: dict[str, Any], key: str, file: Path) -> str | None:
         raise ValueError(f"{file}: {key} must be a token's text (a string, or {{\"content\": \"...\"}}), got "
                          f"{config[key]!r:.80}: fix it or delete the field")
     return token
-
-
-def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
-    """transformers 5 writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a
-    list of named templates, of which 'default' is used)."""
-    if (folder / "chat_template.jinja").exists():
-        return read_text(folder / "chat_template.jinja", "the chat template")
-    template = tokenizer_config.get("chat_template")
-    if isinstance(template, list):
-        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
-        template = named.get("default")
-    return template
 
 
 def prompt_opens_reasoning(prompt_text: str) -> bool:

@@ -318,8 +318,7 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
             continue
         for _, e in dropped:
             report.exclude_turn(e.reason, place, e.detail)
-        # the tools too: the same conversation offered other tools renders another prompt, not a copy
-        key = hash(json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, default=str))
+        key = repeat_key(messages, tools)
         if key in seen:
             report.duplicate(place)
         seen.add(key)
@@ -328,6 +327,13 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
         report.examples += len(new)
         report.modes.update(e.mode for e in new)
     return examples, report
+
+
+def repeat_key(messages: list[dict], tools: list | None) -> int:
+    """The key two rows are exact repeats by, for SFT's count of them and `axk1 sft-overlap`'s: the conversation and
+    its tools (the same conversation offered other tools renders another prompt, not a copy), key order ignored. A
+    64-bit hash, so that millions of rows fit in a set."""
+    return hash(json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, default=str))
 
 
 def _count_traces(report, messages: list[dict], place: str) -> None:

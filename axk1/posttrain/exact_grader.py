@@ -20,7 +20,9 @@ An answer with a unit (`300 g`, `5 \\text{ cm}`, `12 km/h`: a number, then a uni
 spacing commands and spaces are taken off: `300\\,\\text{g}`, `300g` and `300 \\mathrm{g}` all read `300` and `g`)
 and a number that steps 1-3 find equal. A wrong unit (`300 kg`) or none (`300`) is wrong: math-verify, which drops
 units, took any. A single letter after a number is a unit only where it is set apart (`300 g`, `300\\,\\text{g}`) and
-is a common unit symbol; `3x` stays math.
+is a common unit symbol; `3x` stays math. Units are compared case-sensitively (`5 M` is not `5 m`); LaTeX's degree
+(`^\\circ`, `^{\\circ}`, `\\degree`) after a number reads `°`. A Hangul word after a number is a counter (`5개`),
+which may be left out but not changed, unless it is a measurement unit (_HANGUL_MEASURES), which is a unit.
 Steps 1 and 2 are pure functions; step 3 runs only for a math-shaped answer they did not settle, and only for an
 answer of at most MAX_VERIFIED characters (math-verify can hang on huge powers; its worker is killed after a
 timeout and the answer is then wrong), so a reward stays bounded in time.
@@ -54,6 +56,20 @@ _SPACING = re.compile(r"\\[,;:! ]|\\q?quad\b|~")
 # single letters that are unit symbols when set apart from the number: grams, metres, seconds, hours, litres, kelvin,
 # newtons, joules, watts, volts, amperes, coulombs, farads, teslas (a variable `x` or `n` never is)
 _LETTER_UNITS = set("gmshlLKNJWVACFT")
+# LaTeX's degree sign after a number (`90^\\circ`, `90^{\\circ}`, `90\\degree`, `90\\circ`) is the `°` a model or a
+# task writes as often: both read `°`, so each form is right for the other
+_DEGREE = re.compile(r"(?<=[\d}])\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\degree|\\circ)(?![A-Za-z])")
+# A Hangul word after a number is a counter (`5개`, `3명`: the Korean way to write any count), not a unit, unless it
+# is one of these measurement units (or a square or cube of one): a counter may be left out, a measurement may not
+_HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
+_HANGUL_MEASURES = {"미터", "센티미터", "밀리미터", "킬로미터", "그램", "킬로그램", "밀리그램", "톤", "리터", "밀리리터",
+                    "초", "분", "시간", "도", "원", "달러", "퍼센트", "헥타르"}
+
+
+def is_counter(unit: str) -> bool:
+    """Whether split_unit's unit is a Korean counter (`개`, `명`, `마리`) rather than a measurement (`미터`, `제곱미터`)."""
+    return (_HANGUL_WORD.fullmatch(unit) is not None
+            and re.sub(r"^세?제곱", "", unit) not in _HANGUL_MEASURES)
 
 
 def split_unit(text: str, set_apart_only: bool = False) -> tuple[str, str] | None:
@@ -64,6 +80,7 @@ def split_unit(text: str, set_apart_only: bool = False) -> tuple[str, str] | Non
         return None
     s = unicodedata.normalize("NFKC", text).strip().strip("$").replace("\\%", "%")
     s = _SPACING.sub(" ", s)
+    s = re.sub(r"°\s+([CF])\b", r"°\1", _DEGREE.sub("°", s))  # `90^\circ C` is `90°C`
     wrapped = s
     for _ in range(8):  # `\text{ cm}`, `\mathrm{g}`: the wrapper off, its content kept
         s, n = _WRAPPED.subn(r" \1 ", s)
@@ -137,13 +154,15 @@ def reads_as_math(text: str) -> bool:
 def exact_match(raw: str, gold: str) -> bool:
     """Whether the answer `raw` (as written) is the task's `gold` (module docstring: text, number, math-verify)."""
     found, want = _plain(raw), _plain(gold)
-    if found == want:
-        return True
     gold_quantity = split_unit(gold, set_apart_only=True)
-    if gold_quantity is not None:  # a unit must be the same, and the number equal by steps 1-3
+    if gold_quantity is not None:  # a unit must be the same, case and all (`5 M` is not `5 m`), the number equal
         written = split_unit(raw)
+        if written is None and is_counter(gold_quantity[1]):
+            return exact_match(raw, gold_quantity[0])  # `5` for "5개": a counter may be left out, not changed
         return (written is not None and written[1] == gold_quantity[1]
                 and exact_match(written[0], gold_quantity[0]))
+    if found == want:
+        return True
     a, b = as_number(found), as_number(want)
     if a is not None and b is not None:
         return a == b  # two plain numbers are settled here, exactly: no float rounding, no worker

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
 from axk1.infer.chat import message_text
-from axk1.posttrain.chat_data import (UNTRAINED, check_messages, check_special_tokens, check_turn, split_think,
-                                      untrained)
+from axk1.posttrain.chat_data import (UNTRAINED, check_messages, check_special_tokens, check_turn, repeat_key,
+                                      split_think, untrained)
 from axk1.posttrain.chat_formats import read_chat_rows
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import row_tools
@@ -157,7 +157,7 @@ def build_overlap(think_paths: list[str | Path], out_path: str | Path,
                 report.exclude(e.reason, place, e.detail)
                 continue
             used.add(key)
-            repeat = hash(json.dumps([messages, row_tools(row)], sort_keys=True, ensure_ascii=False, default=str))
+            repeat = repeat_key(messages, row_tools(row))
             if repeat in seen:
                 report.duplicate(place)
             seen.add(repeat)

@@ -14,7 +14,11 @@ whatever reasoning the turn has, as `axk1 sft` trains it in non-think mode. That
 `{% generation %}` block, which marks the tokens an assistant-only loss trains (without it TRL refuses the template,
 and with every turn's reasoning dropped it could only train answers in a format no prompt leads to). A last turn
 whose trace is still open (`<think>\nLet me think`) is written on inside the think block, so that transformers'
-continue_final_message continues the trace. Prompts (the generation prompt added) render as before.
+continue_final_message continues the trace (in think mode only: with `enable_thinking=False` the trace is dropped as
+any turn's, and continue_final_message then refuses, the text it was to continue not being in the render). The
+template cannot see continue_final_message (transformers does not pass it), so a render of such a turn without it
+ends `trace<|im_end|>`: a continuation prompt, not a training row (`axk1 sft` refuses an unclosed think block).
+A trace under several names is read in SFT's order: `reasoning_content`, `reasoning`, `thinking`. Prompts (the generation prompt added) render as before.
 
 The template reads what `axk1 sft` reads (posttrain/chat_formats.py), so that SFT, the server and transformers give
 one set of ids: role `developer` is the system turn, a trace under `reasoning` or `thinking` is the
@@ -36,7 +40,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from axk1.user_file import read_text
+
+TEMPLATE_FILE = "chat_template.jinja"  # where transformers 5 writes a folder's template
 
 
 def _literal(text: str) -> str:
@@ -127,14 +136,14 @@ CHAT_TEMPLATE = (
     # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
     "{%- set reasoning = none -%}"
     "{%- set open_trace = none -%}"
-    # the trace under the names SFT reads (chat_formats.REASONING_ALIASES: gpt-oss' `thinking`, vLLM's `reasoning`),
-    # first found first, as transformers 5 aliases them (older ones pass them as sent)
+    # the trace under the names SFT reads, in SFT's order (reasoning_content, then chat_formats.REASONING_ALIASES:
+    # vLLM's `reasoning`, gpt-oss' `thinking`), first found first; SFT refuses a turn whose names hold different texts
     "{%- if message['reasoning_content'] is string -%}"
     "{%- set reasoning = message['reasoning_content'] -%}"
-    "{%- elif message['thinking'] is string -%}"
-    "{%- set reasoning = message['thinking'] -%}"
     "{%- elif message['reasoning'] is string -%}"
     "{%- set reasoning = message['reasoning'] -%}"
+    "{%- elif message['thinking'] is string -%}"
+    "{%- set reasoning = message['thinking'] -%}"
     "{%- elif content.lstrip().startswith('<think>') and '</think>' in content -%}"
     "{%- set body = content.lstrip()[7:] -%}"
     "{%- set reasoning = body.split('</think>', 1)[0] -%}"
@@ -145,7 +154,9 @@ CHAT_TEMPLATE = (
     "{%- set content = content.split('</think>')[1] -%}"
     "{%- elif content.lstrip().startswith('<think>') and not message['tool_calls'] -%}"
     # a trace still open (`<think>\\nLet me think`, no `</think>`): written on in the generation prompt's think
-    # block, so that transformers' continue_final_message continues the trace (an empty block came first)
+    # block, so that transformers' continue_final_message continues the trace (an empty block came first). The
+    # template cannot see that flag (transformers does not pass it), so this is any final turn's render without the
+    # generation prompt; in non-think mode the trace is dropped below, as any turn's is
     "{%- set open_trace = content.lstrip()[7:] -%}"
     "{%- endif -%}"
     # an empty trace is non-think, as `axk1 sft` trains it
@@ -156,6 +167,10 @@ CHAT_TEMPLATE = (
     # dropped (a turn is trained in one mode, and this one's prompt has no open block to hold the trace)
     "{%- if enable_thinking is defined and not enable_thinking -%}"
     "{%- set reasoning = none -%}"
+    "{%- if open_trace is not none -%}"  # an open trace is all reasoning: no answer yet
+    "{%- set open_trace = none -%}"
+    "{%- set content = '' -%}"
+    "{%- endif -%}"
     "{%- endif -%}"
     "{%- set answer = content | trim -%}"
     "{%- if message['tool_calls'] -%}"
@@ -252,3 +267,16 @@ def render_template(template: str, variables: dict[str, Any], source: str = "axk
         raise ValueError(f"{source}: the chat template failed on these messages: {e}") from e
     except Exception as e:  # noqa: BLE001 (any error of the template's own code is the template's, said as one line)
         raise ValueError(f"{source}: the chat template failed on these messages ({type(e).__name__}: {e})") from e
+
+
+def read_chat_template(folder: Path, tokenizer_config: dict[str, Any]) -> str | None:
+    """The chat template a model folder renders with (the one reader: serving, eval, `axk1 merge`): transformers 5
+    writes `chat_template.jinja`; older folders keep it in tokenizer_config.json (a string or a list of named
+    templates, of which 'default' is used, as transformers uses it); None where there is none."""
+    if (Path(folder) / TEMPLATE_FILE).exists():
+        return read_text(Path(folder) / TEMPLATE_FILE, "the chat template")
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    return template if isinstance(template, str) else None
