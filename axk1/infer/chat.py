@@ -18,16 +18,13 @@ from typing import Any
 
 from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, render_template, template_environment
+from axk1.text.reasoning import REASONING_FIELDS  # an assistant's trace under its names
 from axk1.text.template_limits import PastBounds
 from axk1.text.think_prompt import in_mode
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
 from axk1.user_file import read_text
 
-# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), gpt-oss' `thinking`,
-# vLLM's `reasoning`; transformers 5 passes the first found under all three, and `axk1 sft` reads each
-# (posttrain/chat_formats.REASONING_ALIASES)
-REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
 log = logging.getLogger(__name__)
 

@@ -127,7 +127,7 @@ CHAT_TEMPLATE = (
     # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
     "{%- set reasoning = none -%}"
     "{%- set open_trace = none -%}"
-    # the trace under the names SFT reads (chat_formats.REASONING_ALIASES: gpt-oss' `thinking`, vLLM's `reasoning`),
+    # the trace under the names SFT reads (text/reasoning.REASONING_FIELDS: gpt-oss' `thinking`, vLLM's `reasoning`),
     # first found first, as transformers 5 aliases them (older ones pass them as sent)
     "{%- if message['reasoning_content'] is string -%}"
     "{%- set reasoning = message['reasoning_content'] -%}"
