@@ -283,3 +283,21 @@ def test_a_gate_that_checked_nothing_fails_and_chat_rows_are_checked(tmp_path, c
     assert report["benchmarks"]["aime25_ko.jsonl"]["found"][ko["id"]]["examples"] == ["copied-ko"]
     sft.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
     assert main(["data", "contamination", str(sft), *bench, "--check"]) == 0
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning", "thinking"])
+def test_a_chat_rows_trace_is_checked_under_each_name_sft_trains_it_from(tmp_path, field):
+    """SFT trains an assistant's trace from `reasoning_content`, vLLM's `reasoning` or gpt-oss' `thinking`
+    (text/reasoning.REASONING_FIELDS); the audit read only the first, so a problem copied into a trace under the
+    other two was trained and never found."""
+    from axk1.data.contamination_audit import audit
+
+    files = write_aime(tmp_path / "bench")
+    en = ROWS["en"][1]
+    row = {"id": "traced", "messages": [{"role": "user", "content": "Solve the problem."},
+                                        {"role": "assistant", "content": "70", field: "Recall: " + en["problem"]}]}
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    report = audit([sft], [str(files["en"])], progress=False)
+    assert report["contaminated_documents"] == 1, report
+    assert report["benchmarks"]["aime25_en.jsonl"]["found"][en["id"]]["examples"] == ["traced"]

@@ -80,6 +80,18 @@ def test_json_saved_as_a_html_file_fails_and_a_page_does_not(tmp_path):
     (b'{"unclosed": ', ""),
     (b'"just a string"', ""),
     ('{"제목": "한국"}'.encode("cp949"), ""),  # not UTF-8: no JSON a browser would read as such
+    # prose that starts with a script's word, over HTML5 tags the old list of tag names did not know
+    (b"function of a manager: planning <section><article>text</article></section>", ""),
+    (b"function of a manager: planning, organising and leading.", ""),
+    (b"// Notes from the meeting\nWe agreed on the plan.", ""),
+    (b"let us begin with the history of the city.", ""),
+    (b"import duties rose in 2023 across the region.", ""),
+    (b"const note = 1;\n<main><em>x</em><pre>y</pre><img src=a.png></main>", ""),  # HTML5 tags: markup
+    # scripts still known, comments before their first statement skipped
+    (b"// bundle\n/* licence */\nfunction start(a) { return a < 2; }", "javascript"),
+    (b"async function load() { await fetch(u); }", "javascript"),
+    (b'import { a } from "./a.js";\nconsole.log(a);', "javascript"),
+    (b"let x;\nx = 2;", "javascript"),
 ])
 def test_script_kind(payload, kind):
     assert script_kind(payload) == kind

@@ -81,10 +81,32 @@ def test_every_bad_row_is_listed_and_past_twenty_written_to_a_file_it_names(tmp_
     msg = str(e.value)
     assert msg.startswith(f"25 of 32 rows of the task file {many} cannot be used")
     assert f"{many}:27 " in msg and f"{many}:28 " not in msg and "... and 5 more" in msg
-    listed = Path(msg.split("every bad row is listed in ")[1].split("\n")[0])
+    # beside the task file under one name, named in the error (a new file in /tmp each try was left behind)
+    listed = Path(f"{many}.bad-rows.txt")
+    assert f"every bad row of this file is listed in {listed}\n" in msg
     lines = listed.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 25 and lines[-1].startswith(f"{many}:32 (task ") and "kind 'exac' is unknown" in lines[-1]
-    listed.unlink()
+    # the next read replaces it: one list, of the file as it is now
+    _write(many, GOOD + [{"prompt": f"p{i}", "kind": "exac"} for i in range(22)])
+    with pytest.raises(ValueError) as e:
+        read_tasks(many)
+    assert "... and 2 more" in str(e.value) and len(listed.read_text(encoding="utf-8").splitlines()) == 22
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.jsonl", "many.jsonl.bad-rows.txt", "t.jsonl"]
+
+
+def test_a_list_of_bad_rows_that_cannot_be_written_is_said(tmp_path, monkeypatch):
+    """A read-only folder: the error still counts the rows and says the list could not be written, and why."""
+    import axk1.posttrain.task_rows as task_rows
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(task_rows, "write_text_atomic", refuse)
+    many = _write(tmp_path / "many.jsonl", GOOD + [{"prompt": f"p{i}", "kind": "exac"} for i in range(25)])
+    with pytest.raises(ValueError) as e:
+        read_tasks(many)
+    msg = str(e.value)
+    assert msg.startswith(f"25 of 32 rows of the task file {many} cannot be used") and "... and 5 more" in msg
+    assert f"every bad row could not be listed in {many}.bad-rows.txt (Permission denied)" in msg
 
 
 def test_the_bad_rows_of_every_task_file_are_said_at_once(tmp_path):

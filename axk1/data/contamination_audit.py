@@ -6,8 +6,8 @@ documents. A score on a set the training data held is a recitation, not a measur
 to distrust, or which data to clean before training.
 
 A row without the text field that is a chat row (OpenAI `messages`, ShareGPT `conversations`: SFT data) is checked
-on the text of its user and assistant turns (with an assistant's reasoning_content), so SFT data can be checked
-against AIME before training. The reader is a small one of its own: the SFT row reader (axk1/posttrain/
+on the text of its user and assistant turns (with an assistant's reasoning under each name SFT reads it from,
+text/reasoning.REASONING_FIELDS), so SFT data can be checked against AIME before training. The reader is a small one of its own: the SFT row reader (axk1/posttrain/
 chat_formats.py) is in a capability of the same layer, which data/ may not import (tests/test_architecture.py).
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from axk1.data.stats import input_files, read_jsonl_rows
 from axk1.text.contamination import ContaminationIndex, read_benchmarks, texts_to_check
+from axk1.text.reasoning import REASONING_FIELDS
 
 EXAMPLES = 3  # documents named per benchmark row found
 # The turns of a chat row whose text is checked: what the user asked and what the model is trained to answer
@@ -44,8 +45,10 @@ def chat_text(row: dict) -> str | None:
     for turn in turns:
         if not isinstance(turn, dict) or turn.get("role", turn.get("from")) not in _CHAT_ROLES:
             continue
-        texts += [t for t in (_part_text(turn.get("reasoning_content")), _part_text(turn.get("content",
-                                                                                         turn.get("value")))) if t]
+        # the trace under each name SFT trains it from (gpt-oss' `thinking`, vLLM's `reasoning` were not checked);
+        # one text given under two names is checked once
+        traces = dict.fromkeys(_part_text(turn.get(k)) for k in REASONING_FIELDS)
+        texts += [t for t in (*traces, _part_text(turn.get("content", turn.get("value")))) if t]
     return "\n\n".join(texts)
 
 

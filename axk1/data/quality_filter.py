@@ -7,8 +7,10 @@ Kiwi morphemes removed English pages of documentation or law, whose words run ov
 words holding a letter (80%; the Korean 79.1% over Kiwi's words, where every punctuation mark and every piece of a
 code line is a word, removed 9 of 48 real English documentation pages). English documents (language "en") also
 take Gopher's stop-word rule, which FineWeb keeps: at least 2 of "the, be, to, of, and, that, have, with" (keyword
-spam and pages of code have none; the Korean stop-word rule is Korean only). Code documents skip the prose filters
-and go through axk1/data/code_filter.py instead.
+spam and pages of code have none; the Korean stop-word rule is Korean only). Languages written without spaces
+(NO_SPACE_LANGUAGES: Japanese, Chinese, Thai...) have no words between spaces: they take the Korean letter-share
+rule over the tokenizer's words and no word-length rule. Code documents skip the prose filters and go through
+axk1/data/code_filter.py instead.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "�
 _END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
 _WORD_EDGES = "\"'“”‘’()[]{}<>.,;:!?*_-"  # around an English word between spaces: "(the", "that,", "*and*"
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
+# Languages written without spaces between words (fastText lid.176's labels, as axk1/data/lid.py stores them). Split
+# at spaces, a Japanese or Chinese paragraph is one "word" of a hundred characters, and every such document failed
+# avg_word_too_long under Gopher's measure. Neither tokenizer finds their words either (Kiwi and the regex keep a
+# Hanzi or Thai run whole: a clause's length, 6 to 13 characters), so they take no word-length rule, and the
+# letter-share rule over the tokenizer's words with single punctuation marks left out, as Korean does.
+# A fixed list, not a count of spaces: a page's few spaced English words would otherwise decide the measure.
+NO_SPACE_LANGUAGES = frozenset(("ja", "zh", "yue", "wuu", "th", "lo", "km", "my", "bo"))
 # The word-count rules' thresholds (FineWeb-2's) count Kiwi morphemes; the "regex" tokenizer's Korean words are
 # eojeol, about two morphemes each (2.07 median Kiwi words per regex word over konlpy's ten bills and the
 # constitution, 1.74 to 2.30). Counted as they are, a bill's 884 eojeol over 183 line breaks made 0.207 breaks a
@@ -101,7 +110,9 @@ def skips_prose_filters(doc: Document) -> bool:
 
 
 def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False,
-                   english: bool = False) -> str | None:
+                   english: bool = False, spaced: bool = True) -> str | None:
+    """Why the document fails a quality rule, or None. `spaced`: its language puts spaces between words (False for
+    NO_SPACE_LANGUAGES)."""
     n = len(words)
     # in morphemes, the unit of the thresholds below (EOJEOL_MORPHEMES)
     counted = n * EOJEOL_MORPHEMES if korean and cfg.word_tokenizer == "regex" else n
@@ -110,20 +121,23 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     limit = cfg.max_words_pdf if pdf else cfg.max_words
     if limit and counted > limit:
         return "too_many_words"
-    if korean or not cfg.max_avg_word_length_other:
-        avg, low, high = sum(map(len, words)) / n, cfg.min_avg_word_length, cfg.max_avg_word_length
-    else:  # Gopher's measure for its range: the words between spaces, punctuation attached
-        spaced = text.split()
-        avg = sum(map(len, spaced)) / max(1, len(spaced))
-        low, high = cfg.min_avg_word_length_other, cfg.max_avg_word_length_other
-    if avg < low:
-        return "avg_word_too_short"
-    if avg > high:
-        return "avg_word_too_long"
-    if korean or not cfg.min_alpha_words_ratio_other:
+    if spaced or korean:  # no word length without word boundaries (NO_SPACE_LANGUAGES)
+        if korean or not cfg.max_avg_word_length_other:
+            avg, low, high = sum(map(len, words)) / n, cfg.min_avg_word_length, cfg.max_avg_word_length
+        else:  # Gopher's measure for its range: the words between spaces, punctuation attached
+            between = text.split()
+            avg = sum(map(len, between)) / max(1, len(between))
+            low, high = cfg.min_avg_word_length_other, cfg.max_avg_word_length_other
+        if avg < low:
+            return "avg_word_too_short"
+        if avg > high:
+            return "avg_word_too_long"
+    if not spaced:  # the tokenizer's words, its single punctuation marks (、。，) left out as in Korean
+        alpha, low = _alpha_words_ratio(words, drop_marks=True), cfg.min_alpha_words_ratio
+    elif korean or not cfg.min_alpha_words_ratio_other:
         alpha, low = _alpha_words_ratio(words, korean), cfg.min_alpha_words_ratio
     else:  # Gopher's measure: punctuation stays on its word ("it." is one word with a letter, Kiwi's "it" and ".")
-        alpha, low = _alpha_words_ratio(text.split(), korean=False), cfg.min_alpha_words_ratio_other
+        alpha, low = _alpha_words_ratio(text.split(), drop_marks=False), cfg.min_alpha_words_ratio_other
     if alpha < low:
         return "non_alpha_words"
     if korean:
@@ -158,13 +172,13 @@ def english_stop_words(text: str, enough: int) -> int:
     return found
 
 
-def _alpha_words_ratio(words: list[str], korean: bool) -> float:
+def _alpha_words_ratio(words: list[str], drop_marks: bool) -> float:
     """Share of the words holding a letter. Kiwi makes every punctuation mark a word of its own, so in Korean the
     single marks (. , ( ) 「 」 · -) are left out of the count: a National Assembly bill's dates, article numbers and
     brackets made 23 to 27% of its words letterless and two of konlpy's ten bills failed (0.766 and 0.735, 0.845
     and later without the marks; number lists stay at 0 to 0.33, symbol spam at 0.13). Digits and symbols (★ ■ ○
     emoji) still count as words without a letter."""
-    if korean:
+    if drop_marks:
         words = [w for w in words if not (len(w) == 1 and unicodedata.category(w).startswith("P"))] or words
     return sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
 
@@ -210,7 +224,8 @@ class QualityFilter(BaseFilter):
         words = word_tokenize(text, self.config.word_tokenizer)
         language = doc.metadata.get("language")
         pdf = doc.metadata.get("source_type") == "pdf"
-        reason = (quality_reason(text, words, self.config, language == "ko", pdf, english=language == "en")
+        reason = (quality_reason(text, words, self.config, language == "ko", pdf, english=language == "en",
+                                 spaced=language not in NO_SPACE_LANGUAGES)
                   or repetition_reason(text, words, self.config))
         if reason:
             return False, reason

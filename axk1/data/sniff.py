@@ -13,12 +13,19 @@ import re
 from axk1.data.charset import utf16_without_bom
 
 GZIP = b"\x1f\x8b"
-# a tag of a page's markup (what JavaScript holding no HTML never has), and a script's usual first words
-_TAG = re.compile(rb"<(?:!doctype|html|head|body|p|div|br|span|a|table|h[1-6]|ul|ol|li|meta|title|script)[\s/>]",
-                  re.IGNORECASE)
-_SCRIPT_START = re.compile(rb"(?:(?:var|let|const|function|async\s+function|import|export)\s|[\"']use strict[\"']|"
-                           rb"\(\s*function\b|!function\b|\(\s*\(\s*\)\s*=>|(?:window|document|self)\.|"
-                           rb"define\(|require\(|/\*|//)")
+# Any tag of markup (what JavaScript holding no HTML never has): a list of tag names missed HTML5's <section>,
+# <article>, <main>, <em>, <pre>, <img>...
+_TAG = re.compile(rb"<[a-z][a-z0-9-]*[\s/>]", re.IGNORECASE)
+# A script's usual first words, each with the syntax that follows it: "function " or "import " alone started
+# prose too ("function of a manager: planning ..." was called JavaScript).
+_SCRIPT_START = re.compile(
+    rb"(?:(?:async\s+)?function\s*\*?\s*[\w$]*\s*\(|(?:var|let|const)\s+[\w$]+\s*[=;,]|"
+    rb"import\s*(?:[\"'][^\"'\n]+[\"']|[\w$*{][^;\n]*?\bfrom\s*[\"'])|"
+    rb"export\s+(?:default|var|let|const|function|async|class)\b|export\s*[{*]|[\"']use strict[\"']|"
+    rb"\(\s*function\b|!function\b|\(\s*\(\s*\)\s*=>|(?:window|document|self)\.[\w$]|"
+    rb"define\(|require\()")
+# comments before a script's first statement (a bundle's /*! licence */): skipped, the statement decides
+_LEADING_COMMENTS = re.compile(rb"(?:\s*(?://[^\n]*|/\*.*?\*/))+\s*", re.DOTALL)
 _MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
           (b"GIF8", "image/gif"), (b"RIFF", "image/webp or other RIFF"), (b"PK\x03\x04", "application/zip"),
           (GZIP, "application/gzip"), (b"wOF", "font/woff"), (b"\x00\x00\x01\x00", "image/x-icon"))
@@ -44,8 +51,9 @@ def binary_kind(payload: bytes) -> str:
 
 
 def script_kind(payload: bytes) -> str:
-    """"json" for a payload that is a JSON object or array (all of it parses), "javascript" for one that starts
-    like a script and holds no HTML tag at all, "" otherwise: a page that starts with whitespace, a byte-order
+    """"json" for a payload that is a JSON object or array (all of it parses), "javascript" for one whose first
+    statement (after any comments) is a script's (`function f(`, `var x =`, `import ... from "..."`, ...) and that
+    holds no tag of markup at all, "" otherwise: a page that starts with whitespace, a byte-order
     mark, a comment or plain text, or a template's `{{ ... }}`, stays a page."""
     body = payload[3:] if payload.startswith(b"\xef\xbb\xbf") else payload
     body = body.lstrip()
@@ -54,6 +62,8 @@ def script_kind(payload: bytes) -> str:
             return "json" if isinstance(json.loads(body), (dict, list)) else ""
         except ValueError:  # (UnicodeDecodeError and JSONDecodeError both): not JSON, whatever it is
             return ""
-    if _SCRIPT_START.match(body) and not _TAG.search(body):
+    comments = _LEADING_COMMENTS.match(body)
+    statement = body[comments.end():] if comments else body
+    if _SCRIPT_START.match(statement) and not _TAG.search(body):
         return "javascript"
     return ""

@@ -18,16 +18,12 @@ from typing import Any
 
 from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, read_chat_template, render_template, template_environment
+from axk1.text.reasoning import REASONING_FIELDS  # an assistant's trace under its names
 from axk1.text.template_limits import PastBounds
 from axk1.text.think_prompt import in_mode
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
 from axk1.text.tool_format import normalise_tool_calls
 
-# An assistant's trace under its names: OpenAI-style `reasoning_content` (what templates read), vLLM's `reasoning`,
-# gpt-oss' `thinking`, in the order `axk1 sft` reads them (posttrain/chat_formats.REASONING_ALIASES), the first found
-# passed under all three as transformers 5 passes it (transformers' own order puts `thinking` before `reasoning`: a
-# turn whose two differ, which SFT refuses, renders its `thinking` there)
-REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
 
 log = logging.getLogger(__name__)
 

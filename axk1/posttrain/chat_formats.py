@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 from axk1.json_text import BOM, JsonError, find_surrogate, parse_json, read_json_file, without_bom
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
+from axk1.text.reasoning import REASONING_FIELDS
 from axk1.user_file import regular_file
 
 TO_JSONL = ("python -c \"import pandas as pd; pd.read_{kind}('{path}').to_json('{out}', orient='records', "
@@ -45,7 +46,7 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
                   "system": "system", "tool": "tool"}
 ROLE_ALIASES = {"developer": "system"}
-REASONING_ALIASES = ("reasoning", "thinking")
+REASONING_ALIASES = REASONING_FIELDS[1:]  # a trace's names besides reasoning_content (axk1/text/reasoning.py)
 SHAPES = ("'messages' (OpenAI: role/content), 'conversations' (ShareGPT: from/value), 'instruction' + 'output' "
           "(Alpaca) or 'prompt' + 'completion' (TRL)")
 
@@ -298,7 +299,7 @@ def _openai_turn(key: str, i: int, m: Any) -> Any:
     if m.get("role") == "assistant":
         # a trace under several names (an export that kept vLLM's field beside OpenAI's) is one trace when the texts
         # agree; when they differ, training either would drop the other without a word
-        names = [k for k in ("reasoning_content", *REASONING_ALIASES) if m.get(k) is not None]
+        names = [k for k in REASONING_FIELDS if m.get(k) is not None]
         if any(m[k] != m[names[0]] for k in names[1:]):
             raise BadRow("bad message", f"{key}[{i}] has {' and '.join(names)} with different texts: keep the "
                          "trace to train under one of them")

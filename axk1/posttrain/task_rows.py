@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from typing import Mapping, Sequence
 
+from axk1.atomic_file import write_text_atomic
 from axk1.eval.judge_limits import judge_limits
 from axk1.json_text import find_surrogate
 from axk1.posttrain.exact_grader import normalise_text
@@ -147,27 +147,34 @@ def _tests_problems(tests: str) -> list[str]:
     return judge_limits(tests)  # what the sandbox's judge cannot check (plain data only): every answer would fail
 
 
-# How many bad rows an error lists per task file; past that every bad row goes to a file it names.
+# How many bad rows an error lists per task file; past that every bad row of the file goes to BAD_ROWS_SUFFIX.
 SHOWN_BAD_ROWS = 20
+# Beside the task file, under one name that the next read overwrites: a new temporary file each time (delete=False)
+# left one behind per try, somewhere the user does not look.
+BAD_ROWS_SUFFIX = ".bad-rows.txt"
 
 
 def bad_rows_error(files: list[tuple[str, int, list[str]]]) -> str:
     """One error for the bad rows of every file (path, rows, bad-row lines) as path:line, task id and what to do:
-    SHOWN_BAD_ROWS a file, and all in a file it names past that (five shown: a user fixed five, met the next five)."""
-    parts, hidden = [], 0
+    SHOWN_BAD_ROWS a file, and past that all of that file's in PATH.bad-rows.txt beside it, named (five shown: a
+    user fixed five, met the next five)."""
+    parts = []
     for path, n_rows, bad in (f for f in files if f[2]):
-        hidden += max(0, len(bad) - SHOWN_BAD_ROWS)
-        more = f"\n  ... and {len(bad) - SHOWN_BAD_ROWS} more" if len(bad) > SHOWN_BAD_ROWS else ""
+        more = ""
+        if len(bad) > SHOWN_BAD_ROWS:
+            more = f"\n  ... and {len(bad) - SHOWN_BAD_ROWS} more: {_write_bad_rows(path, bad)}"
         parts.append(f"{len(bad)} of {n_rows} rows of the task file {path} cannot be used:\n"
                      + "\n".join(bad[:SHOWN_BAD_ROWS]) + more)
-    listed = ""
-    if hidden:
-        try:  # the counts above say how many where it cannot be written
-            with tempfile.NamedTemporaryFile("w", prefix="axk1-bad-task-rows-", suffix=".txt", delete=False,
-                                             encoding="utf-8") as f:
-                f.write("".join(line.strip() + "\n" for _, _, bad in files for line in bad))
-            listed = f"\nevery bad row is listed in {f.name}"
-        except OSError:
-            pass
-    return ("\n".join(parts) + listed + "\nfix or remove them; the task row schema is in docs/posttraining.md "
+    return ("\n".join(parts) + "\nfix or remove them; the task row schema is in docs/posttraining.md "
             "(\"Task files\")")
+
+
+def _write_bad_rows(path: str, bad: list[str]) -> str:
+    """Every bad row of the task file written to PATH.bad-rows.txt (replaced whole), and where, for the error."""
+    listed = path + BAD_ROWS_SUFFIX
+    try:
+        write_text_atomic(listed, "".join(line.strip() + "\n" for line in bad))
+    except OSError as e:  # a read-only folder: the counts above still say how many
+        return (f"every bad row could not be listed in {listed} ({e.strerror or e}); fix the rows shown and read "
+                "the file again")
+    return f"every bad row of this file is listed in {listed}"

@@ -136,14 +136,14 @@ CHAT_TEMPLATE = (
     # reasoning in the think block (none: the empty block of non-think mode), the written text marked (generation)
     "{%- set reasoning = none -%}"
     "{%- set open_trace = none -%}"
-    # the trace under the names SFT reads, in SFT's order (reasoning_content, then chat_formats.REASONING_ALIASES:
-    # vLLM's `reasoning`, gpt-oss' `thinking`), first found first; SFT refuses a turn whose names hold different texts
+    # the trace under the names SFT reads (text/reasoning.REASONING_FIELDS: gpt-oss' `thinking`, vLLM's `reasoning`),
+    # first found first, as transformers 5 aliases them (older ones pass them as sent)
     "{%- if message['reasoning_content'] is string -%}"
     "{%- set reasoning = message['reasoning_content'] -%}"
-    "{%- elif message['reasoning'] is string -%}"
-    "{%- set reasoning = message['reasoning'] -%}"
     "{%- elif message['thinking'] is string -%}"
     "{%- set reasoning = message['thinking'] -%}"
+    "{%- elif message['reasoning'] is string -%}"
+    "{%- set reasoning = message['reasoning'] -%}"
     "{%- elif content.lstrip().startswith('<think>') and '</think>' in content -%}"
     "{%- set body = content.lstrip()[7:] -%}"
     "{%- set reasoning = body.split('</think>', 1)[0] -%}"

@@ -24,6 +24,13 @@ from dataclasses import dataclass
 
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
+# The names a message's reasoning trace comes under, first found first: OpenAI-style `reasoning_content` (what
+# templates read), gpt-oss' `thinking`, vLLM's `reasoning`, in transformers 5's order (chat_template_utils, which
+# passes the first found under all three) and the chat template's. The one list for SFT's rows
+# (posttrain/chat_formats.py), the server's and the trainer's rendering (infer/chat.py) and the corpus
+# contamination check (data/contamination_audit.py): a trace one of them missed was trained yet never checked.
+REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
 
 @dataclass
 class SplitOutput:
