@@ -200,15 +200,17 @@ def test_an_open_trace_in_non_think_mode_is_dropped(codec, tok):
         tok.apply_chat_template(messages, tokenize=False, continue_final_message=True, enable_thinking=False)
 
 
-def test_a_trace_under_two_names_renders_in_sfts_order(codec, tmp_path):
-    """`reasoning` comes before `thinking` for SFT (chat_formats.REASONING_ALIASES); axk1's renderer took `thinking`
-    first. Texts that differ are a row SFT refuses; texts that agree are one trace."""
+def test_a_trace_under_two_names_renders_one_order_everywhere(codec, tok, tmp_path):
+    """A trace's names are read in one order (text/reasoning.REASONING_FIELDS: transformers 5's, which passes
+    `thinking` on before `reasoning`): axk1's renderer, the template alone (vLLM, older transformers) and
+    transformers' apply_chat_template render the same trace. Texts that differ are a row SFT refuses."""
     differ = [{"role": "user", "content": QUESTION},
-              {"role": "assistant", "content": ANSWER, "thinking": "gpt-oss trace", "reasoning": TRACE}]
+              {"role": "assistant", "content": ANSWER, "thinking": TRACE, "reasoning": "vllm trace"}]
     rendered = codec.render_history(differ, add_generation_prompt=False)
-    assert TRACE in rendered and "gpt-oss trace" not in rendered
+    assert TRACE in rendered and "vllm trace" not in rendered
+    assert tok.apply_chat_template(differ, tokenize=False) == rendered
+    no_alias = {"messages": differ, "add_generation_prompt": False}
+    assert render_template(codec.chat_template, no_alias, codec.template_file) == rendered
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps({"messages": differ}) + "\n", encoding="utf-8")
     assert load_chat_examples([path], codec, "keep", 2048)[1].excluded
-    no_alias = {"messages": differ, "add_generation_prompt": False}  # the template alone (vLLM, older transformers)
-    assert TRACE in render_template(codec.chat_template, no_alias, codec.template_file)
