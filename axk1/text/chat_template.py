@@ -18,7 +18,7 @@ continue_final_message continues the trace (in think mode only: with `enable_thi
 any turn's, and continue_final_message then refuses, the text it was to continue not being in the render). The
 template cannot see continue_final_message (transformers does not pass it), so a render of such a turn without it
 ends `trace<|im_end|>`: a continuation prompt, not a training row (`axk1 sft` refuses an unclosed think block).
-A trace under several names is read in SFT's order: `reasoning_content`, `reasoning`, `thinking`. Prompts (the generation prompt added) render as before.
+A trace under several names is read in one order (text/reasoning.REASONING_FIELDS, transformers 5's). Prompts (the generation prompt added) render as before.
 
 The template reads what `axk1 sft` reads (posttrain/chat_formats.py), so that SFT, the server and transformers give
 one set of ids: role `developer` is the system turn, a trace under `reasoning` or `thinking` is the
