@@ -348,7 +348,8 @@ def test_an_iteration_whose_every_completion_is_truncated_is_skipped_under_overl
 
 def test_entropy_is_nan_not_zero_for_a_micro_batch_with_no_token_in_the_loss(tmp_path, monkeypatch):
     """A micro-batch whose completions are all truncated under overlong = "filter" has no token in the loss: its
-    entropy was 0.0, pulling the row's mean down (or logged as 0.0 where no token was kept); now NaN, left out."""
+    entropy and clip fractions were 0.0, pulling the row's means down (or logged as 0.0 where no token was kept); now
+    NaN, left out."""
     seen = []
     real_loss = rl_update.policy_loss
 
@@ -375,3 +376,6 @@ def test_entropy_is_nan_not_zero_for_a_micro_batch_with_no_token_in_the_loss(tmp
     kept = [e for e in entropies if not math.isnan(e)]
     assert len(entropies) == 2 and len(kept) == 1 and kept[0] > 0  # micro_batch 4: a group each, in either order
     assert row["entropy"] == pytest.approx(kept[0])
+    # so do its clip fractions (0.0 before, pulling the row's mean down)
+    for key in ("clip_frac", "clip_frac_low", "clip_frac_high"):
+        assert sum(math.isnan(float(st[key])) for st in seen) == 1, key

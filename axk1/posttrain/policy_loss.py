@@ -169,10 +169,12 @@ def policy_loss(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, advantages_B: 
         def when_kept(x: torch.Tensor) -> torch.Tensor:
             return torch.where(n_kept > 0, x, nan)
 
-        stats = {"clip_frac_low": frac(low_BX), "clip_frac_high": frac(high_BX), "clip_frac": frac(low_BX | high_BX),
+        # (a micro-batch with no term kept has no clip fraction either: NaN, left out of the means, not 0.0)
+        stats = {"clip_frac_low": when_kept(frac(low_BX)), "clip_frac_high": when_kept(frac(high_BX)),
+                 "clip_frac": when_kept(frac(low_BX | high_BX)),
                  "ratio_mean": when_kept((ratio * kept_BX).sum() / n_kept.clamp(min=1)),
                  "ratio_min": when_kept(torch.where(kept_BX, ratio, float("inf")).amin()),
                  "ratio_max": when_kept(torch.where(kept_BX, ratio, float("-inf")).amax())}
         if beta != 0.0:
-            stats["kl_mean"] = (kl_BT * m_BT).sum() / m_BT.sum().clamp(min=1.0)
+            stats["kl_mean"] = when_kept((kl_BT * m_BT).sum() / m_BT.sum().clamp(min=1.0))
     return loss, {k: v.float() for k, v in stats.items()}
