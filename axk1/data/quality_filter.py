@@ -121,11 +121,11 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     limit = cfg.max_words_pdf if pdf else cfg.max_words
     if limit and counted > limit:
         return "too_many_words"
+    between = text.split() if spaced and not korean else []  # Gopher's words: between spaces, punctuation attached
     if spaced or korean:  # no word length without word boundaries (NO_SPACE_LANGUAGES)
         if korean or not cfg.max_avg_word_length_other:
             avg, low, high = sum(map(len, words)) / n, cfg.min_avg_word_length, cfg.max_avg_word_length
-        else:  # Gopher's measure for its range: the words between spaces, punctuation attached
-            between = text.split()
+        else:  # Gopher's measure for its range
             avg = sum(map(len, between)) / max(1, len(between))
             low, high = cfg.min_avg_word_length_other, cfg.max_avg_word_length_other
         if avg < low:
@@ -137,7 +137,7 @@ def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool
     elif korean or not cfg.min_alpha_words_ratio_other:
         alpha, low = _alpha_words_ratio(words, korean), cfg.min_alpha_words_ratio
     else:  # Gopher's measure: punctuation stays on its word ("it." is one word with a letter, Kiwi's "it" and ".")
-        alpha, low = _alpha_words_ratio(text.split(), drop_marks=False), cfg.min_alpha_words_ratio_other
+        alpha, low = _alpha_words_ratio(between, drop_marks=False), cfg.min_alpha_words_ratio_other
     if alpha < low:
         return "non_alpha_words"
     if korean:

@@ -21,7 +21,7 @@ from axk1.text.chat_template import CHAT_TEMPLATE, read_chat_template, render_te
 from axk1.text.reasoning import REASONING_FIELDS  # an assistant's trace under its names
 from axk1.text.template_limits import PastBounds
 from axk1.text.think_prompt import in_mode
-from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer
+from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer, special_token_pattern
 from axk1.text.tool_format import normalise_tool_calls
 
 
@@ -161,9 +161,8 @@ class ChatCodec:
         compiled alternation, made on first use: a real tokenizer reserves hundreds of them."""
         if self._special_re is None:
             added = self.tokenizer.get_added_tokens_decoder().values()
-            tokens = sorted((t.content for t in added if t.special and t.content not in TEXT_TAGS), key=len,
-                            reverse=True)
-            self._special_re = re.compile("|".join(map(re.escape, tokens))) if tokens else re.compile(r"(?!x)x")
+            self._special_re = special_token_pattern(t.content for t in added
+                                                     if t.special and t.content not in TEXT_TAGS)
         found = self._special_re.search(text)
         return found.group() if found else None
 

@@ -26,7 +26,6 @@ end, so a failure leaves no partial file, and it may not be one of the inputs.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.chat_formats import row_messages
 from axk1.posttrain.tasks import refuse_overwriting_inputs
-from axk1.text.tokenizer_file import SPECIAL_TOKENS, TEXT_TAGS
+from axk1.text.tokenizer_file import SPECIAL_TOKENS, TEXT_TAGS, special_token_pattern
 
 
 class ControlTokens:
@@ -47,7 +46,7 @@ class ControlTokens:
     tags, which are text), found as ChatCodec.find_special_token finds a folder's: for a check without a model."""
 
     def __init__(self, tokens: tuple[str, ...] = tuple(t for t in SPECIAL_TOKENS if t not in TEXT_TAGS)) -> None:
-        self._re = re.compile("|".join(map(re.escape, sorted(tokens, key=len, reverse=True))))
+        self._re = special_token_pattern(tokens)
 
     def find_special_token(self, text: str) -> str | None:
         found = self._re.search(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from axk1.atomic_file import atomic_writer
@@ -64,6 +65,13 @@ def other_special_tokens(tokenizer_json: str) -> list[str]:
     added = json.loads(tokenizer_json).get("added_tokens") or []
     return [t["content"] for t in added if isinstance(t, dict) and t.get("special")
             and t.get("content") not in (BOS, EOS, PAD)]
+
+
+def special_token_pattern(tokens) -> re.Pattern:
+    """One alternation finding any of `tokens` in a text, the longest first where one starts another (a real
+    tokenizer reserves hundreds); one that matches nothing when there are none."""
+    ordered = sorted(tokens, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else re.compile(r"(?!x)x")
 
 
 def load_tokenizer(path: str | Path):
