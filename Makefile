@@ -23,10 +23,11 @@ demo-long: $(STAMP)
 	$(VENV)/bin/axk1 demo-long -o out/long-context
 
 # One pytest-xdist worker per logical CPU (at most 4: the torchrun tests start two ranks each), a test file per
-# worker so that a file's module fixtures are built once.
+# worker so that a file's module fixtures are built once. A worker that crashes ends the run at once, its test named
+# (--max-worker-restart 0): replaced under --dist loadfile, xdist 3.8 can wait for ever on work it re-queued.
 TEST_WORKERS ?= logical
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --max-worker-restart 0
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q
