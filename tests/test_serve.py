@@ -329,5 +329,6 @@ def test_prompts_that_cannot_fit_are_refused_untokenized_while_others_answer(cli
     for error, param in zip(errors, ["prompt"] * 11 + ["messages"]):
         assert error["param"] == param and "but the prompt has at least" in error["message"], error
         assert "maximum context length is 1024 tokens" in error["message"]
-    reply = client.completions.create(model=folder.name, prompt="Seoul", max_tokens=2)
+    # ignore_eos: a sampled reply may draw its end of text first (seen once in ~10 runs: 1 token, not 2)
+    reply = client.completions.create(model=folder.name, prompt="Seoul", max_tokens=2, extra_body={"ignore_eos": True})
     assert reply.usage.completion_tokens == 2
