@@ -54,7 +54,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    if torch.get_num_threads() != threads:  # a trainer built in this process set its recipe's [run] threads
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -173,7 +173,8 @@ def test_bad_requests_get_openai_errors_and_the_server_lives(server, client, fol
     assert status == 400 and body["error"]["param"] == "messages"
     status, body = _raw(server, "GET", "/v1/nothing-here")
     assert status == 404 and "error" in body
-    assert client.completions.create(model=folder.name, prompt="hi", max_tokens=2).usage.completion_tokens >= 1
+    assert client.completions.create(model=folder.name, prompt="hi", max_tokens=2,
+                                    extra_body={"ignore_eos": True}).usage.completion_tokens == 2
 
 
 def test_concurrent_requests_share_decode_steps(server, client, folder):
@@ -302,7 +303,7 @@ def test_stop_strings_are_bounded_and_health_stays_responsive(server, client, fo
         latencies.append(time.monotonic() - t)
         time.sleep(0.05)
     worker.join()
-    assert done["tokens"] == 300 and len(latencies) >= 3
+    assert done["tokens"] == 300 and latencies  # (how many polls fit depends on the machine's speed)
     assert max(latencies) < 1.0, latencies  # ~2 s with 1,000 x 1,000 stop strings before the limits
 
 

@@ -256,7 +256,8 @@ def test_a_reply_is_built_and_encoded_off_the_event_loop(folder, monkeypatch):
     try:
         with app_server(app) as port["port"]:
             status, reply = post_json(f"http://127.0.0.1:{port['port']}/v1/completions",
-                                      {"model": "tiny", "prompt": "a", "max_tokens": 3, "n": 2, "logprobs": 2})
+                                      {"model": "tiny", "prompt": "a", "max_tokens": 3, "n": 2, "logprobs": 2,
+                                       "ignore_eos": True})
     finally:
         engine.stop()
     assert status == 200 and len(reply["choices"]) == 2 and len(reply["choices"][1]["logprobs"]["tokens"]) == 3

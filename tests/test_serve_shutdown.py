@@ -338,7 +338,7 @@ def test_a_client_that_reads_nothing_holds_the_exit_no_longer_than_the_shutdown_
         took, log = _stop(server, [], [signal.SIGTERM])
         client = "%s:%d" % s.getsockname()
     # a bound, not a speed: the backstop alone came 5 s after the timeout; the margin is the process's own exit
-    assert took < 1.6 * timeout, (took, log)
+    assert took < timeout + 4, (took, log)
     assert "Traceback" not in log and "Cancel " not in log, log
     assert f"client {client} is not reading its reply" in log, log
     assert server.proc.returncode == 128 + signal.SIGTERM
