@@ -29,7 +29,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from axk1.data.filter_entry import FilterEntry
 from axk1.data.quality_filter import skips_prose_filters
-from axk1.text.korean import HANJA_CLASS, SYLLABLE_CLASS, cut_long_runs, get_kiwi, normalize_text
+from axk1.text.korean import HANJA_CLASS, SYLLABLE_CLASS, cut_long_runs, get_kiwi, kiwi_each, normalize_text
 
 MIN_SENTENCES = 3  # fewer Korean sentences than this: no sentence_endings (one title line would decide it)
 ENDINGS = ("다", "요", "까")
@@ -96,7 +96,8 @@ def spacing_errors(text: str) -> float:
     words = sum(len(korean_words(p)) for p in paras)
     if not words:
         return 0.0
-    changes = sum(_space_changes(p, spaced) for p, spaced in zip(paras, kiwi.space(paras, reset_whitespace=True)))
+    changes = sum(_space_changes(p, spaced) for p, spaced in zip(paras, kiwi_each(kiwi.space, paras,
+                                                                                 reset_whitespace=True)))
     return 100.0 * changes / words
 
 

@@ -199,7 +199,7 @@ class LineJoiner:
             open_idx = [i for i in open_idx if len(pairs[i][0]) + len(pairs[i][1]) < KIWI_MAX_RUN]
             if kiwi is not None and open_idx:
                 texts = [pairs[i][0] + pairs[i][1] for i in open_idx]
-                for i, spaced in zip(open_idx, kiwi.space(texts, reset_whitespace=True)):
+                for i, spaced in zip(open_idx, kiwi_each(kiwi.space, texts, reset_whitespace=True)):
                     out[i] = not _space_at(spaced, len(pairs[i][0]))
         return [bool(v) for v in out]
 
@@ -318,6 +318,14 @@ def get_kiwi(model_type: str | None = None):
         return _KIWIS[model_type]
 
 
+def kiwi_each(method, texts: list[str], **kwargs):
+    """`method` (a Kiwi's tokenize or space) on each text in turn, on this thread. Given a list, Kiwi hands the
+    texts to its own thread pool while the caller reads the results (its maintainer advises single texts where that
+    matters); a pipeline's parallelism here is its worker processes, and one native crash inside a worker's threads
+    takes the whole process down with no Python stack. The results are the same."""
+    return (method(text, **kwargs) for text in texts)
+
+
 _STRIP = ".,!?;:()[]{}\"'“”‘’·…"
 
 
@@ -361,7 +369,7 @@ def word_tokenize(text: str, mode: str = "regex") -> list[str]:
         if kiwi is None:
             raise ImportError("word tokenizer 'kiwi' needs kiwipiepy: pip install 'kiwipiepy<0.22'")
         paras = [cut_long_runs(p) for p in text.split("\n") if p.strip()]
-        spans = (p[t.start:t.end].strip() for p, toks in zip(paras, kiwi.tokenize(paras)) for t in toks)
+        spans = (p[t.start:t.end].strip() for p, toks in zip(paras, kiwi_each(kiwi.tokenize, paras)) for t in toks)
         return [w for w in spans if w]
     if mode != "regex":
         raise ValueError(f"word tokenizer {mode!r}: use 'kiwi' or 'regex'")
