@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,6 @@ import torch
 
 from axk1 import AXK1ForCausalLM, ModelConfig, save_pretrained
 from axk1.cli import main
-from axk1.demo import run_demo
 
 
 def _folder(tmp_path, config):
@@ -166,29 +166,47 @@ DEMO_TEST_SHAPE = dict(hidden_size=64, intermediate_size=160, moe_intermediate_s
                        qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8, num_experts_per_tok=2)
 
 
+def on_one_thread(read):  # the recipes' threads = 2 is a whole 2-core box: a test worker has one core of it
+    def recipe(name):        # (two threads there spin in OpenMP barriers while the other worker runs)
+        raw = read(name)
+        if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
+            raw["run"]["threads"] = 1
+        if name == "data/starter.toml":  # one task, in this process: a pool spawned per stage (a Manager and
+            # two workers, each importing the pipeline and loading Kiwi) and a PDF worker per task were most of
+            # this test's CPU; several tasks on a two-worker pool are test_data_pipeline.py's
+            # test_run_end_to_end_two_workers_and_relaunch
+            raw["run"].update(tasks=1, workers=1)
+        if name == "demo.toml":
+            raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
+        return raw
+    return recipe
+
+
+# The demo in a child (forked from the warm server) with faulthandler on: a native crash in what it runs (Kiwi,
+# tokenizers, PDFium, torch) killed the pytest worker and the CI run with it; here it fails this test, with its stack.
+DEMO_CHILD = """
+import faulthandler, json, sys
+from pathlib import Path
+faulthandler.enable()
+import axk1.demo as demo
+import axk1.posttrain.pipeline as pipeline
+from tests.test_cli import on_one_thread
+demo.shipped_recipe = on_one_thread(demo.shipped_recipe)
+pipeline.shipped_recipe = on_one_thread(pipeline.shipped_recipe)
+summary = demo.run_demo(Path(sys.argv[1]), steps=2, progress=False)
+Path(sys.argv[2]).write_text(json.dumps(summary, default=str))  # (paths as text)
+"""
+
+
 @pytest.mark.e2e
-def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
+def test_demo_runs_the_spine_end_to_end(tmp_path):
     import axk1.demo as demo
-    import axk1.posttrain.pipeline as pipeline
+    from tests.warm_ranks import run_code
 
-    def on_one_thread(read):  # the recipes' threads = 2 is a whole 2-core box: a test worker has one core of it
-        def recipe(name):     # (two threads there spin in OpenMP barriers while the other worker runs)
-            raw = read(name)
-            if "threads" in raw.get("run", {}):  # the trainers' recipes (the data recipe's [run] has its workers)
-                raw["run"]["threads"] = 1
-            if name == "data/starter.toml":  # one task, in this process: a pool spawned per stage (a Manager and
-                # two workers, each importing the pipeline and loading Kiwi) and a PDF worker per task were most of
-                # this test's CPU; several tasks on a two-worker pool are test_data_pipeline.py's
-                # test_run_end_to_end_two_workers_and_relaunch
-                raw["run"].update(tasks=1, workers=1)
-            if name == "demo.toml":
-                raw["model"]["overrides"] = {**raw["model"].get("overrides", {}), **DEMO_TEST_SHAPE}
-            return raw
-        return recipe
-
-    monkeypatch.setattr(demo, "shipped_recipe", on_one_thread(demo.shipped_recipe))
-    monkeypatch.setattr(pipeline, "shipped_recipe", on_one_thread(pipeline.shipped_recipe))
-    summary = run_demo(tmp_path, steps=2, progress=False)
+    run = run_code(DEMO_CHILD, [str(tmp_path), str(tmp_path / "summary.json")],
+                   {**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    assert run.returncode == 0, run.stderr[-6000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
     assert ModelConfig.from_pretrained(tmp_path / "model").hidden_size == 64  # the shape above reached the export
     # the demo's own model (recipes/demo.toml as written: axk1-mini, 8,192 tokens) builds and trains a step's pass
     from axk1.train.recipe import load_recipe
@@ -216,7 +234,7 @@ def test_demo_runs_the_spine_end_to_end(tmp_path, capsys, monkeypatch):
     assert "- web text: generated" in report and summary["web_source"].startswith("generated")  # no --web given
     assert "validation (documents held out of every shard" in report and "the gap is" in report
     assert any((tmp_path / "train" / "tensorboard").iterdir())
-    out = capsys.readouterr().out
+    out = run.stdout
     assert "518,983,059,456" in out and "in " in out and "kept" in out
     # post-training ran every stage (in its quick smoke form) and reported a table of all six models
     post = summary["posttrain"]
