@@ -92,6 +92,16 @@ def test_every_bad_row_is_listed_and_past_twenty_written_to_a_file_it_names(tmp_
         read_tasks(many)
     assert "... and 2 more" in str(e.value) and len(listed.read_text(encoding="utf-8").splitlines()) == 22
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.jsonl", "many.jsonl.bad-rows.txt", "t.jsonl"]
+    # few enough to be shown whole, then none: the list of the earlier read goes (it named rows since fixed)
+    _write(many, GOOD + [{"prompt": f"p{i}", "kind": "exac"} for i in range(3)])
+    with pytest.raises(ValueError, match="3 of 10 rows") as e:
+        read_tasks(many)
+    assert "listed in" not in str(e.value) and not listed.exists()
+    _write(many, GOOD + [{"prompt": f"p{i}", "kind": "exac"} for i in range(22)])
+    with pytest.raises(ValueError):
+        read_tasks(many)
+    _write(many, GOOD)
+    assert len(read_tasks(many)) == len(GOOD) and not listed.exists()
 
 
 def test_a_list_of_bad_rows_that_cannot_be_written_is_said(tmp_path, monkeypatch):

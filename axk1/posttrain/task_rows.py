@@ -10,8 +10,10 @@ for code tasks; every other field has a default (DEFAULTS), since RL reads only 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 from typing import Mapping, Sequence
 
 from axk1.atomic_file import write_text_atomic
@@ -167,6 +169,14 @@ def bad_rows_error(files: list[tuple[str, int, list[str]]]) -> str:
                      + "\n".join(bad[:SHOWN_BAD_ROWS]) + more)
     return ("\n".join(parts) + "\nfix or remove them; the task row schema is in docs/posttraining.md "
             "(\"Task files\")")
+
+
+def drop_stale_bad_rows(path: str, n_bad: int) -> None:
+    """A list of bad rows an earlier read wrote beside the task file, removed once the file has too few bad rows to
+    need one (the error shows them all, or there is none): it listed rows the user has since fixed."""
+    if n_bad <= SHOWN_BAD_ROWS:
+        with contextlib.suppress(OSError):  # none there (the usual case), or a read-only folder: nothing to do
+            os.remove(path + BAD_ROWS_SUFFIX)
 
 
 def _write_bad_rows(path: str, bad: list[str]) -> str:

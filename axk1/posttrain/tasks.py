@@ -24,7 +24,7 @@ from axk1.atomic_file import atomic_writer
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
-from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, fill_defaults, row_problems
+from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, drop_stale_bad_rows, fill_defaults, row_problems
 from axk1.json_text import json_digest, parse_json, without_bom
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
@@ -290,6 +290,7 @@ def _checked_rows(path: str | Path, codec, budget) -> tuple[list[VerifiedTask], 
             bad.append(f"  {path}:{n} (task {task_id(row)}): {'; '.join(problems)}")
         else:
             tasks.append(task)
+    drop_stale_bad_rows(str(path), len(bad))
     return tasks, (str(path), n_rows, bad)
 
 
