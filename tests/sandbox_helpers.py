@@ -27,13 +27,40 @@ def run_folder(name: str) -> str:
 
 
 def orphaned_runs() -> list[str]:
-    """`pid name` of every live sandbox process whose run has already returned (its folder is gone)."""
+    """`pid name` of every live sandbox process whose run has already returned (its folder is gone), but those of
+    another test process's runs (below another pytest or xdist worker process, still being torn down there: the
+    other worker's runs failed this check by chance when it was host-wide)."""
     found = []
     for pid in os.listdir("/proc"):
         name = _name(pid) if pid.isdigit() else ""
-        if name.startswith("sbx-") and not os.path.exists(run_folder(name)):
+        if name.startswith("sbx-") and not os.path.exists(run_folder(name)) and not _another_tests(int(pid)):
             found.append(f"{pid} {name}")
     return found
+
+
+def _is_test_process(cmdline: bytes) -> bool:
+    """An xdist worker (execnet's bootstrap, `python -u -c import sys;exec(eval(...))`) or pytest itself."""
+    args = cmdline.split(b"\0")
+    return (b"import sys;exec(eval(sys.stdin.readline()))" in args or b"\0-m\0pytest\0" in cmdline
+            or any(os.path.basename(a) in (b"pytest", b"py.test") for a in args[:2]))
+
+
+def _another_tests(pid: int) -> bool:
+    """Whether `pid` descends from a test process other than this one (an escaped process, reparented to init or a
+    subreaper, does not: it is counted wherever it came from)."""
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(") ", 1)[1].split()[1])  # the parent's pid
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, IndexError, ValueError):
+            return False
+        if pid == os.getpid() or pid <= 1:
+            return False
+        if _is_test_process(cmdline):
+            return True
+    return False
 
 
 def runs_below(pid: int) -> list[str]:
@@ -105,7 +132,8 @@ class Outside:
         deadline = time.monotonic() + 3  # a supervisor may still be leaving its namespaces: give it a moment
         while self.leftovers() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert self.leftovers() == [], "a process of the run outlived it"
+        left = self.leftovers()
+        assert left == [], f"a process of the run outlived it: {left}"
         assert list(self.folder.iterdir()) == [], "a file appeared outside the sandbox"
 
 
