@@ -30,35 +30,29 @@ def orphaned_runs() -> list[str]:
     """`pid name` of every live sandbox process whose run has already returned (its folder is gone), but those of
     another test process's runs (below another pytest or xdist worker process, still being torn down there: the
     other worker's runs failed this check by chance when it was host-wide)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        name = _name(pid) if pid.isdigit() else ""
-        if name.startswith("sbx-") and not os.path.exists(run_folder(name)) and not _another_tests(int(pid)):
-            found.append(f"{pid} {name}")
-    return found
+    found = [(int(pid), name) for pid, name in ((pid, _name(pid)) for pid in os.listdir("/proc") if pid.isdigit())
+             if name.startswith("sbx-") and not os.path.exists(run_folder(name))]
+    if not found:
+        return []
+    parent = {child: pid for pid, children in sandbox_ns._children().items() for child in children}
+    cmdlines = _cmdlines()
+    return [f"{pid} {name}" for pid, name in found if not _another_tests(pid, parent, cmdlines)]
 
 
-def _is_test_process(cmdline: bytes) -> bool:
+def _is_test_process(cmdline: str) -> bool:
     """An xdist worker (execnet's bootstrap, `python -u -c import sys;exec(eval(...))`) or pytest itself."""
-    args = cmdline.split(b"\0")
-    return (b"import sys;exec(eval(sys.stdin.readline()))" in args or b"\0-m\0pytest\0" in cmdline
-            or any(os.path.basename(a) in (b"pytest", b"py.test") for a in args[:2]))
+    return ("import sys;exec(eval(sys.stdin.readline()))" in cmdline or " -m pytest " in f"{cmdline} "
+            or any(os.path.basename(a) in ("pytest", "py.test") for a in cmdline.split(" ")[:2]))
 
 
-def _another_tests(pid: int) -> bool:
+def _another_tests(pid: int, parent: dict[int, int], cmdlines: dict[int, str]) -> bool:
     """Whether `pid` descends from a test process other than this one (an escaped process, reparented to init or a
     subreaper, does not: it is counted wherever it came from)."""
     for _ in range(64):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(") ", 1)[1].split()[1])  # the parent's pid
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except (OSError, IndexError, ValueError):
-            return False
+        pid = parent.get(pid, 0)
         if pid == os.getpid() or pid <= 1:
             return False
-        if _is_test_process(cmdline):
+        if _is_test_process(cmdlines.get(pid, "")):
             return True
     return False
 
