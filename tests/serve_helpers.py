@@ -67,6 +67,29 @@ def make_model_folder(path: Path, with_tokenizer: bool = True, config: axk1.Mode
     return path
 
 
+def make_token_likely(folder: Path, token: str, logit: float, messages: list[dict]) -> None:
+    """Make `token` likely wherever the folder's random model is (a logit of about `logit` over the others' ~0: 3 is
+    ~15% a token): its output row along the mean of the hidden states the lm_head reads, measured over a reply
+    sampled after `messages`. How a test gets a random model to write a tag (`</think>`, `<tool_call>`)."""
+    from axk1.checkpoint.hf import load_model
+    from axk1.infer.chat import ChatCodec
+
+    codec = ChatCodec.from_folder(folder)
+    model = load_model(folder)
+    hidden = []
+    hook = model.lm_head.register_forward_hook(lambda mod, args, out: hidden.append(args[0][0]))
+    ids = torch.tensor([codec.encode(codec.render(messages), add_special_tokens=False)])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(40):
+            probs = model(ids)[0, -1].float().softmax(-1)
+            ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)[None]], 1)
+        hook.remove()
+        mean = hidden[-1].mean(0)
+        model.lm_head.weight[codec.token_id(token)] = logit * mean / mean.norm() ** 2
+    axk1.save_pretrained(model, folder)
+
+
 def weight_folders(tmp: Path) -> tuple[Path, Path, Path]:
     """(base, other, wider): a served folder, one of the same architecture with other weights, and one of another
     architecture: what weight updates are tested with."""

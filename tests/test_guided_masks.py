@@ -2,9 +2,12 @@
 bitmask: each constrained row keeps exactly the tokens its matcher allows, other rows are left alone, and a step
 allocates ~2 bytes a token to unpack and apply the masks (their int32 a bit, twice, and a gathered copy of the
 logits cost ~19 bytes a token: ~25 MB a step for 8 rows). The first-steps budget of a compile counts its thread's
-CPU, not the wall clock that a busy machine stretches."""
+CPU, not the wall clock that a busy machine stretches. A strict tool's calls under tool_choice "auto" are masked from
+each `<tool_call>` to its `</tool_call>`, the rest of the reply (and the reasoning) left free."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import llguidance
 import numpy as np
@@ -14,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from axk1.infer import guided
 from axk1.infer.guided import Guide, mask_guided
-from axk1.infer.guided_request import JSON_OPTIONS
+from axk1.infer.guided_request import JSON_OPTIONS, strict_call_grammar
 from tests.serve_helpers import train_tokenizer
 
 V = 163_840  # A.X K1's vocabulary: the head's width; the test tokenizer fills its first ~400 ids
@@ -103,3 +106,34 @@ def test_the_first_steps_budget_counts_cpu_not_a_busy_machines_wall_clock(guide,
     monkeypatch.setattr(guided, "FIRST_STEPS_BUDGET_S", 1e-9)  # a grammar whose masks cost more than the budget
     with pytest.raises(ValueError, match="ms of CPU for its first tokens' masks; this server allows 0 ms"):
         guide.compile(schema, "guided_json")
+
+
+def test_a_strict_call_constrains_each_call_a_free_reply_opens_and_not_the_reasoning(guide):
+    """Strict tools under tool_choice "auto" (guided_request.strict_call_grammar): think mode's reasoning is free,
+    a `<tool_call>` in it included; in the answer, each `<tool_call>` the model writes starts the call's grammar
+    (its row masked), and after the call's `</tool_call>` the reply is free (unmasked) until the next one."""
+    tool = {"type": "function", "function": {"name": "f", "strict": True, "parameters": {
+        "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"], "additionalProperties": False}}}
+    open_id = guide.special_id("<tool_call>")
+    constraint = guide.compile(strict_call_grammar(SimpleNamespace(tools=[tool]), guide), "tools")
+    row = Row(constraint.triggered_by(open_id).waiting_for(guide.think_close).start())
+    tokens = guide.tokenizer.tokenize_str
+    call = tokens('<tool_call>\n{"name": "f", "arguments": {"n": 7}}\n</tool_call>', parse_special=True)
+    free = tokens("It is one.", parse_special=True)
+
+    def masked() -> bool:
+        logits = torch.zeros(1, V)
+        mask_guided([row], logits)
+        return not torch.isfinite(logits).all()
+
+    _advance(row.guide, call + free)  # reasoning: the block is not followed
+    assert not row.guide.active and not masked()
+    _advance(row.guide, [guide.think_close] + free)
+    for _ in range(2):  # two calls, text between them
+        _advance(row.guide, call[:1])
+        assert row.guide.active and masked()
+        _advance(row.guide, call[1:])
+        assert not row.guide.active and not masked()
+        _advance(row.guide, free)
+    _advance(row.guide, call[:-4])
+    assert row.guide.follow(tokens("x")[0])[0] == "error"  # inside a call, its grammar holds

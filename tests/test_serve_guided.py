@@ -13,14 +13,11 @@ from typing import Literal
 import jsonschema
 import openai
 import pytest
-import torch
 from pydantic import BaseModel, Field
 
-import axk1
-from axk1.checkpoint.hf import load_model
 from axk1.infer.chat import ChatCodec
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, make_model_folder, post_json
+from tests.serve_helpers import ServerProcess, make_model_folder, make_token_likely, post_json
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 6},
                                            "age": {"type": "integer", "minimum": 0, "maximum": 120}},
@@ -35,29 +32,10 @@ ASK = [{"role": "user", "content": "Answer in JSON."}]
 NON_THINK = {"chat_template_kwargs": {"enable_thinking": False}}
 
 
-def _think_ends_soon(folder) -> None:
-    """Make `</think>` likely (~15% a token) wherever the model is: its output row along the mean of the hidden
-    states the lm_head reads, measured over a sampled reply."""
-    codec = ChatCodec.from_folder(folder)
-    model = load_model(folder)
-    hidden = []
-    hook = model.lm_head.register_forward_hook(lambda mod, args, out: hidden.append(args[0][0]))
-    ids = torch.tensor([codec.encode(codec.render(ASK), add_special_tokens=False)])
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for _ in range(40):
-            probs = model(ids)[0, -1].float().softmax(-1)
-            ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)[None]], 1)
-        hook.remove()
-        mean = hidden[-1].mean(0)
-        model.lm_head.weight[codec.token_id("</think>")] = 3 * mean / mean.norm() ** 2
-    axk1.save_pretrained(model, folder)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = make_model_folder(tmp_path_factory.mktemp("guided") / "axk1-tiny-guided")
-    _think_ends_soon(folder)
+    make_token_likely(folder, "</think>", 3, ASK)  # ~15% a token: a think block ends soon
     with ServerProcess(folder, "--max-batch", "4") as s:
         yield s
 

@@ -14,6 +14,9 @@ The end of a reply: the model's end-of-turn and eos ids are allowed only where t
 is built with them as its eos set), and a choice whose grammar can take nothing more ends there ("stop").
 Think mode: when the prompt leaves the model inside a think block, the constraint starts after the model's
 `</think>` token (the reasoning is free), as vLLM starts it after its reasoning parser sees the end of reasoning.
+A triggered constraint (strict tools under tool_choice "auto": axk1/infer/guided_request.py) leaves the reply free
+until the model writes its trigger token (`<tool_call>`), follows the grammar from that token to the grammar's end
+(the call's `</tool_call>`), and is free again after it, waiting for the next trigger.
 Legend: R rows, V vocabulary, W 32-bit words of a row's bitmask, B its bytes.
 """
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import llguidance
@@ -67,11 +70,15 @@ def _mask_executor() -> llguidance.LLExecutor:
 
 
 class GuidedSequence:
-    """One choice's matcher, and whether its constraint has started (think mode: after `</think>`)."""
+    """One choice's matcher, and whether its constraint has started: think mode waits for `</think>`, and a
+    triggered constraint (a strict tool's calls under tool_choice "auto") for its trigger token, the rest free."""
 
-    def __init__(self, matcher: llguidance.LLMatcher, starts_after: int | None, guide: Guide) -> None:
-        self.matcher, self.guide = matcher, guide
-        self.waiting_for = starts_after  # the token that starts the constraint; None: it has started
+    def __init__(self, constraint: Constraint) -> None:
+        self.constraint, self.guide = constraint, constraint.guide
+        self.matcher = constraint.matcher.deep_copy()
+        self.thinking = constraint.starts_after is not None
+        # the token that starts the constraint; None: it has started
+        self.waiting_for = constraint.starts_after if self.thinking else constraint.trigger
 
     @property
     def active(self) -> bool:
@@ -80,14 +87,25 @@ class GuidedSequence:
     def follow(self, token: int) -> tuple[str | None, ...] | None:
         """Feed an emitted token. None: go on; ("stop",): the grammar is complete and takes nothing more; ("error",
         message): the matcher failed (a grammar that passed compile() met a limit of llguidance's at this step, or
-        a rule with no way out): that choice alone ends, finish_reason "error" (axk1/infer/choices.py)."""
+        a rule with no way out): that choice alone ends, finish_reason "error" (axk1/infer/choices.py). A triggered
+        constraint's grammar begins with its trigger, which is fed to the matcher; once complete, the reply goes on
+        free, and the next trigger starts a fresh copy of the grammar."""
+        trigger = self.constraint.trigger
         if not self.active:
-            if token == self.waiting_for:
-                self.waiting_for = None
-            return None
+            if token != self.waiting_for:
+                return None
+            if self.thinking:  # `</think>`: the answer starts (and, triggered, waits for its trigger)
+                self.thinking, self.waiting_for = False, trigger
+                return None
+            self.waiting_for = None
         if not self.matcher.consume_token(token):
             return "error", f"structured output: the grammar's matcher failed: {_first_lines(self.matcher.get_error())}"
-        return ("stop",) if self.matcher.is_stopped() else None
+        if not self.matcher.is_stopped():
+            return None
+        if trigger is None:
+            return ("stop",)
+        self.matcher, self.waiting_for = self.constraint.matcher.deep_copy(), trigger
+        return None
 
     def ends_at(self, token: int) -> bool:
         """Whether `token` ends the reply as its grammar's end: an eos id, which the mask allows only where the
@@ -113,18 +131,24 @@ class GuidedSequence:
 
 @dataclass(frozen=True, eq=False)
 class Constraint:
-    """A request's compiled grammar; `starts_after`: the token the constraint waits for (think mode's `</think>`)."""
+    """A request's compiled grammar; `starts_after`: the token the constraint waits for (think mode's `</think>`);
+    `trigger`: the token that starts each stretch of it in an otherwise free reply (`<tool_call>` for strict tools
+    under tool_choice "auto"), None: the whole reply (after `starts_after`) follows it."""
 
     matcher: llguidance.LLMatcher  # never advanced: each choice gets a copy
     guide: Guide
     starts_after: int | None = None
     kind: str = ""  # the request field it came from, for logs and errors
+    trigger: int | None = None
 
     def start(self) -> GuidedSequence:
-        return GuidedSequence(self.matcher.deep_copy(), self.starts_after, self.guide)
+        return GuidedSequence(self)
 
     def waiting_for(self, token: int | None) -> Constraint:
-        return Constraint(self.matcher, self.guide, token, self.kind)
+        return replace(self, starts_after=token)
+
+    def triggered_by(self, token: int) -> Constraint:
+        return replace(self, trigger=token)
 
 
 class Guide:
@@ -150,10 +174,12 @@ class Guide:
         """`text` in a Lark grammar: `<text>`, llguidance's name of a special token, when the tokenizer has it as one
         added token (llguidance reads every added token as special, so a quoted "<tool_call>" never matches the
         `<tool_call>` token a model writes), else a quoted string."""
+        return text if self.special_id(text) is not None else json.dumps(text)
+
+    def special_id(self, text: str) -> int | None:
+        """The id of `text` where the tokenizer has it as one added (special) token, else None."""
         ids = self.tokenizer.tokenize_str(text, parse_special=True)
-        if len(ids) == 1 and self.tokenizer.is_special_token(ids[0]):
-            return text
-        return json.dumps(text)
+        return ids[0] if len(ids) == 1 and self.tokenizer.is_special_token(ids[0]) else None
 
     def compile(self, grammar: str, kind: str) -> Constraint:
         """The Constraint of an llguidance grammar (guided_request.py builds them); ValueError with llguidance's

@@ -13,7 +13,10 @@ Accepted, one per request (two are a 400 that names both):
 - `tool_choice` "required" or {"type": "function", "function": {"name": ...}}: the reply is one or more tool calls
   (exactly one for a named function, or with parallel_tool_calls false) in the model's own layout, `<tool_call>`
   blocks of {"name", "arguments"} (axk1/text/tool_format.py), the arguments following the function's `parameters`
-  schema; the server parses them as any reply's calls (axk1/infer/tool_calls.py).
+  schema; the server parses them as any reply's calls (axk1/infer/tool_calls.py);
+- `tools` with a function whose `strict` is true, under tool_choice "auto" (and no other constraint): the reply is
+  free, and each call the model opens with its `<tool_call>` token follows one call's grammar (strict_call_grammar)
+  to its `</tool_call>` (a triggered Constraint, axk1/infer/guided.py).
 
 JSON is constrained with llguidance's JSON grammar, whitespace between its tokens bounded (JSON_OPTIONS), or as
 vLLM's `guided_whitespace_pattern` / `structured_outputs.whitespace_pattern` (a regex for it) or
@@ -36,6 +39,7 @@ from axk1.infer.finite_schema import recursion_without_exit
 from axk1.infer.guided import Guide, plain_message
 from axk1.infer.protocol import MAX_JSON_DEPTH, APIError, json_shape
 from axk1.infer.sequence import SamplingParams
+from axk1.infer.tool_choice import strict_tools
 from axk1.json_text import parse_json
 from axk1.text.tool_format import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
@@ -261,25 +265,52 @@ def _check_parameters(schema: Any, field: str) -> None:
                        code="invalid_value")
 
 
+def _functions(req: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The request's functions (OpenAI's {"type", "function"}, or a bare function) and where each one's parameters
+    are, for errors."""
+    functions = [t.get("function", t) for t in req.tools]
+    where = [f"tools[{i}].function.parameters" if "function" in t else f"tools[{i}].parameters"
+             for i, t in enumerate(req.tools)]
+    return functions, where
+
+
 def tool_grammar(req: Any, guide: Guide) -> str:
     """The grammar of a reply that is only tool calls, in the hermes layout the chat template teaches: one block
     per call, a newline apart, each `<tool_call>\\n{"name": <a tool's name>, "arguments": <its parameters' JSON>}\\n
     </tool_call>`, written as tool_format.call_block writes it (the text the model was trained on)."""
-    functions = [t.get("function", t) for t in req.tools]  # OpenAI's {"type", "function"}, or a bare function
-    where = [f"tools[{i}].function.parameters" if "function" in t else f"tools[{i}].parameters"
-             for i, t in enumerate(req.tools)]
+    functions, where = _functions(req)
     if isinstance(req.tool_choice, dict):
         name = req.tool_choice["function"]["name"]  # tool_choice.tool_problem checked it names one of the tools
         functions, where = zip(*[(f, w) for f, w in zip(functions, where) if f["name"] == name][:1])
+    schemas = [{**(fn.get("parameters") or {}), "type": "object"} for fn in functions]  # an object (tool_choice.py)
+    one = isinstance(req.tool_choice, dict) or req.parallel_tool_calls is False
+    return _calls_grammar(functions, schemas, where, guide, one)
+
+
+def strict_call_grammar(req: Any, guide: Guide) -> str:
+    """The grammar of one call, from its `<tool_call>` on, for a reply tool_choice "auto" leaves free and whose
+    tools include a strict one (tool_choice.strict_tools): the engine starts it when the model writes `<tool_call>`
+    (Constraint.trigger). The call names one of the tools; a strict function's arguments follow its `parameters`,
+    another's are any JSON object (what the parser takes as a call's arguments)."""
+    if guide.special_id(TOOL_CALL_OPEN) is None:
+        raise APIError(400, f"'tools' with function.strict true under tool_choice \"auto\" is enforced from the "
+                            f"model's {TOOL_CALL_OPEN} token, and this model's tokenizer has no such token: send "
+                            "strict false, or tool_choice \"required\" or the function's name (forced calls always "
+                            "follow the schema)", param="tools", code="invalid_value")
+    functions, where = _functions(req)
+    schemas = [{**(fn.get("parameters") or {}), "type": "object"} if fn.get("strict") is True else {"type": "object"}
+               for fn in functions]
+    return _calls_grammar(functions, schemas, where, guide, one=True)
+
+
+def _calls_grammar(functions: Any, schemas: list[dict[str, Any]], where: Any, guide: Guide, one: bool) -> str:
     rules = []
-    for i, fn in enumerate(functions):
-        schema = {**(fn.get("parameters") or {}), "type": "object"}  # arguments are an object (tool_choice.py)
+    for i, (fn, schema) in enumerate(zip(functions, schemas)):
         _check_parameters(schema, where[i])
         head = "\n{\"name\": " + json.dumps(fn["name"], ensure_ascii=False) + ", \"arguments\": "
         rules.append(f"call_{i}: {guide.literal(TOOL_CALL_OPEN)} {json.dumps(head)} args_{i} {json.dumps(TAIL)} "
                      f"{guide.literal(TOOL_CALL_CLOSE)}\nargs_{i}: %json "
                      f"{json.dumps({'x-guidance': JSON_OPTIONS, **schema})}")
-    one = isinstance(req.tool_choice, dict) or req.parallel_tool_calls is False
     start = "start: call" if one else "start: call (\"\\n\" call)*"
     calls = "call: " + " | ".join(f"call_{i}" for i in range(len(functions)))
     return llguidance.LLMatcher.grammar_from_lark("\n".join([start, calls, *rules]))
@@ -295,13 +326,16 @@ def request_grammar(req: Any, guide: Guide | None) -> tuple[str, str] | None:
                             "with guided_json, response_format or structured_outputs.json", param=options[0],
                        code="invalid_value")
     if not fields:
-        return None
+        if not strict_tools(req):
+            return None
+        fields = ["tools"]  # strict calls in a free reply: a constraint each call starts (strict_call_grammar)
     if len(fields) > 1:
         raise APIError(400, f"'{fields[0]}' and '{fields[1]}' both constrain the reply: send one of them",
                        param=fields[1], code="invalid_value")
     field = fields[0]
     if guide is None:
-        raise APIError(400, f"'{field}' is not available on this server: structured outputs are built over the "
+        what = "'tools' with function.strict true" if field == "tools" else f"'{field}'"
+        raise APIError(400, f"{what} is not available on this server: structured outputs are built over the "
                             "model folder's tokenizer.json, which it lacks (or which llguidance could not read: see "
                             "the server's log)", param=field, code="unsupported_parameter")
     layout = options[1] if options else None
@@ -312,6 +346,8 @@ def request_grammar(req: Any, guide: Guide | None) -> tuple[str, str] | None:
         return _structured(req.structured_outputs, layout)
     if field == "tool_choice":
         return field, tool_grammar(req, guide)
+    if field == "tools":
+        return field, strict_call_grammar(req, guide)
     value = getattr(req, field)
     if field == "guided_json":
         return field, _json_grammar(value, field, layout)
@@ -339,9 +375,10 @@ def _compile(guide: Guide | None, req: Any) -> Any:
         return None
     field, grammar = spec
     try:
-        return guide.compile(grammar, field)
+        constraint = guide.compile(grammar, field)
     except ValueError as e:
         raise APIError(400, str(e), param=field, code="invalid_value") from None
+    return constraint.triggered_by(guide.special_id(TOOL_CALL_OPEN)) if field == "tools" else constraint
 
 
 async def constrained(guide: Guide | None, req: Any, params: SamplingParams, reasoning: bool) -> SamplingParams:

@@ -8,8 +8,10 @@ by guided decoding (axk1/infer/guided_request.py). Refused by name: OpenAI's dep
 "object" (OpenAI's rule and error code: a call's arguments are an object, and the parser takes no other value; a
 schema without `type` is read as an object's, as vLLM reads it), and `tools` inside chat_template_kwargs (the
 template would list them unchecked, and no call in the reply would be parsed). A forced reply's `stop` and
-`stop_token_ids` do not apply (forces_tool_calls). `function.strict` is accepted and not enforced under "auto": the
-model writes its calls freely there (a forced call's arguments always follow `parameters`).
+`stop_token_ids` do not apply (forces_tool_calls). `function.strict` (true, false or null) is enforced under "auto"
+too (strict_tools): the reply stays free, and each call the model opens with its `<tool_call>` token is written by
+guided decoding from there to its `</tool_call>`, naming one of the tools, a strict function's arguments following
+its `parameters` (axk1/infer/guided_request.py, strict_call_grammar). A forced call's arguments always follow them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def tool_problem(req: Any) -> tuple[str, ...] | None:
             check_tools(req.tools)
         except ValueError as e:
             return "tools", f"invalid tools: {e}", "invalid_value"
-        problem = _parameters_problem(req.tools)
+        problem = _parameters_problem(req.tools) or _strict_problem(req.tools)
         if problem is not None:
             return problem
     choice = req.tool_choice
@@ -75,6 +77,23 @@ def _parameters_problem(tools: list[dict[str, Any]]) -> tuple[str, str, str] | N
                        f"call's arguments are a JSON object), got type {json.dumps(kind)[:60]}: make the value a "
                        "property of an object", "invalid_function_parameters")
     return None
+
+
+def _strict_problem(tools: list[dict[str, Any]]) -> tuple[str, str, str] | None:
+    for i, tool in enumerate(tools):
+        strict = tool.get("function", tool).get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            where = f"tools[{i}].function.strict" if "function" in tool else f"tools[{i}].strict"
+            return where, f"{where} must be true or false, got {json.dumps(strict)[:40]}", "invalid_type"
+    return None
+
+
+def strict_tools(req: Any) -> bool:
+    """Whether the model's own calls must follow their functions' schemas: tool_choice "auto" (or unset) with a
+    function whose `strict` is true (OpenAI's contract: a strict function's call always matches its schema)."""
+    tools = getattr(req, "tools", None) or []
+    return getattr(req, "tool_choice", None) in (None, "auto") and any(
+        t.get("function", t).get("strict") is True for t in tools)
 
 
 def forces_tool_calls(req: Any) -> bool:
