@@ -173,7 +173,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     stop_ids = reply_stop_ids(model_dir, model.config.eos_token_ids, model.config.vocab_size, turn_end)
     # a flag left out: generation_config.json's value (a limit within the context, as the server's), else the default
     sampling, taken = flag_sampling(model_dir, model.config.vocab_size, model.config.context_length - len(ids),
-                                    args.temperature, args.top_p, args.top_k, args.max_new_tokens)
+                                    args.temperature, args.top_p, args.top_k, args.max_new_tokens,
+                                    as_server=chat is not None)
     if taken:
         print(f"{model_dir / 'generation_config.json'}: {', '.join(taken)} (a flag overrides it)", file=sys.stderr)
     sampling.update(seed=args.seed, stop_ids=stop_ids)

@@ -136,16 +136,51 @@ def test_chat_refuses_what_it_cannot_ask(folder, tmp_path, run):
     code, ids, _, err = run(bare, "--chat", "--prompt", QUESTION)
     assert code != 0 and ids is None and "has no tokenizer.json" in err and "Traceback" not in err
 
-    plain = tmp_path / "no_template"
-    shutil.copytree(folder, plain)
-    (plain / "chat_template.jinja").unlink()
-    config = json.loads((plain / "tokenizer_config.json").read_text())
+
+def _without_template(folder, path):
+    shutil.copytree(folder, path)
+    (path / "chat_template.jinja").unlink()
+    config = json.loads((path / "tokenizer_config.json").read_text())
     del config["chat_template"]
-    (plain / "tokenizer_config.json").write_text(json.dumps(config))
-    code, ids, _, err = run(plain, "--chat", "--prompt", QUESTION)
-    assert code != 0 and ids is None and "chat template" in err and "Traceback" not in err
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    return path
+
+
+def test_a_folder_without_a_chat_template_chats_in_axk1s_default_as_the_server_does(folder, tmp_path, run, caplog):
+    """`axk1 serve` falls back to axk1's default template (with a warning) where `generate --chat` refused the
+    folder: both now take the same fallback, say the same note, and give the same prompt ids."""
+    plain = _without_template(folder, tmp_path / "no_template")
+    note = f"{plain} has no chat template; using axk1's ChatML-with-thinking default"
+    code, ids, _, err = run(plain, "--chat", "--prompt", QUESTION, "--max-new-tokens", 1)
+    assert code == 0 and ids is not None, err
+    assert note in caplog.messages
+    caplog.clear()
+    threads = torch.get_num_threads()
+    app, engine = build_server(ServeConfig(plain, EngineConfig(max_batch=1), served_name="m"))
+    try:
+        assert note in caplog.messages
+        with TestClient(app) as client:
+            r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}],
+                                                          "max_tokens": 1, "return_token_ids": True})
+        assert r.status_code == 200, r.text
+        assert r.json()["prompt_token_ids"] == ids
+    finally:
+        engine.stop()
+        torch.set_num_threads(threads)
     code, _, _, err = run(plain, "--prompt", QUESTION, "--max-new-tokens", 1)
     assert code == 0 and HINT not in err  # no template of its own: nothing to point to
+
+
+def test_chat_takes_generation_configs_sampling_as_the_server_does(folder, tmp_path, run):
+    """The server samples a request that leaves temperature out at the file's value, do_sample or not (vLLM's
+    rule); a plain prompt follows transformers (greedy without do_sample), a --chat run the server."""
+    sampled = tmp_path / "sampled"
+    shutil.copytree(folder, sampled)
+    (sampled / "generation_config.json").write_text(json.dumps({"temperature": 0.7, "top_p": 0.9}))
+    code, _, _, err = run(sampled, "--chat", "--prompt", QUESTION, "--max-new-tokens", 1)
+    assert code == 0 and "generation_config.json: temperature 0.7, top_p 0.9 (a flag overrides it)" in err, err
+    code, _, _, err = run(sampled, "--prompt", QUESTION, "--max-new-tokens", 1)
+    assert code == 0 and "temperature" not in err, err
 
 
 @pytest.mark.parametrize("argv, flag", [

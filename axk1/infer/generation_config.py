@@ -78,16 +78,18 @@ class GenerationDefaults:
 
 
 def flag_sampling(folder: str | Path, vocab_size: int, room: int, temperature: float | None, top_p: float | None,
-                  top_k: int | None, max_new_tokens: int | None) -> tuple[dict, list[str]]:
+                  top_k: int | None, max_new_tokens: int | None, as_server: bool = False) -> tuple[dict, list[str]]:
     """`axk1 generate`'s sampling (None = the flag was not given): a flag given wins; one left out takes the
     folder's generation_config.json value as transformers' generate applies it (its temperature, top_p and top_k
-    only with `do_sample: true`: greedy otherwise; its max_new_tokens always), else generate()'s default. The token
-    limit left out stays within the `room` the context leaves (one asked for is checked against it later, naming
-    how many fit). Returns the sampling and what was taken from the file, as used."""
+    only with `do_sample: true`: greedy otherwise; its max_new_tokens always), else generate()'s default.
+    `as_server` (`--chat`, a message asked as `axk1 serve` asks it): the sampling values apply as the server applies
+    them, with or without do_sample (vLLM's rule, sampling_params), so a chat run samples as a request leaving them
+    out does. The token limit left out stays within the `room` the context leaves (one asked for is checked against
+    it later, naming how many fit). Returns the sampling and what was taken from the file, as used."""
     from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
     file = GenerationDefaults.from_folder(folder, vocab_size)
-    sample = file.do_sample
+    sample = file.do_sample or as_server
     asked = {"temperature": (temperature, file.temperature if sample else None, DEFAULT_TEMPERATURE),
              "top_p": (top_p, file.top_p if sample else None, DEFAULT_TOP_P),
              "top_k": (top_k, file.top_k if sample else None, DEFAULT_TOP_K),

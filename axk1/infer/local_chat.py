@@ -27,16 +27,13 @@ class ChatPrompt:
 
 
 def chat_codec(codec: ChatCodec | None, folder: Path) -> ChatCodec:
-    """The folder's codec, refused when it cannot chat as it was trained to: no tokenizer.json, or no chat template
-    of its own (the server would fall back to axk1's default template, which a model not trained on it ignores)."""
+    """The folder's codec, refused without tokenizer.json (nothing to render or read text with). A folder without a
+    chat template of its own chats in axk1's default, as `axk1 serve` does: ChatCodec.from_folder chose it, with the
+    server's warning (a model not trained on that template may not follow it)."""
     if codec is None:
         raise ValueError(f"--chat needs the folder's tokenizer.json and chat template, but {folder} has no "
                          "tokenizer.json: add the tokenizer the model was trained with, or drop --chat and pass "
                          "token ids")
-    if codec.template_source != "the folder":
-        raise ValueError(f"--chat needs the folder's chat template, but {folder} has none (no chat_template.jinja, "
-                         "no chat_template in tokenizer_config.json): add the template the model was trained with, "
-                         "or drop --chat and write the prompt in the model's own format")
     return codec
 
 
