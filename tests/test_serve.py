@@ -94,6 +94,26 @@ def test_head_answers_every_get_route_and_a_405_names_both(server):
     assert "head" not in spec["paths"]["/v1/models"] and "get" in spec["paths"]["/v1/models"]
 
 
+WEBSOCKET = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+def test_a_websocket_upgrade_is_answered_as_http_without_log_noise(server):
+    """The server has no WebSocket route. An upgrade request (a probe; OpenAI's Realtime API at /v1/realtime) logged
+    two warnings each, one advising to install a WebSocket library; now it is answered as plain HTTP: 401 without
+    the key, a 404 naming the routes with it, and nothing in the log."""
+    before = server.log.read_text()
+    for _ in range(3):
+        status, body = _raw(server, "GET", "/v1/realtime", key=None, headers=WEBSOCKET)
+        assert status == 401 and body["error"]["code"] == "invalid_api_key", body
+    status, body = _raw(server, "GET", "/v1/realtime", headers=WEBSOCKET)
+    assert status == 404 and "this server answers" in body["error"]["message"], body
+    assert _raw(server, "GET", "/v1/models", headers=WEBSOCKET)[0] == 200
+    _raw(server, "GET", "/health", key=None)  # a request after them: their log lines, if any, are written
+    added = server.log.read_text()[len(before):]
+    assert "upgrade" not in added.lower() and "websocket" not in added.lower(), added
+
+
 @pytest.mark.parametrize("thinking", [True, False])
 def test_chat_matches_greedy_generation_and_splits_reasoning(client, folder, reference, thinking):
     codec, run = reference

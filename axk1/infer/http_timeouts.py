@@ -5,7 +5,8 @@ its headers (or that sends a byte after a response, which stops the keep-alive t
 client likes: 1,500 such connections stayed open for minutes, and under a file-descriptor limit of 256 the
 server stopped accepting anyone (`Too many open files`). This protocol, uvicorn's own h11 protocol with one timer,
 closes a connection whose request headers have not all arrived `header_timeout` seconds after it opened or after
-its last response. The body has its own deadline in the server (`ServerState.read_timeout`).
+its last response. The body has its own deadline in the server (`ServerState.read_timeout`). A request asking to upgrade to a
+WebSocket is answered as plain HTTP, with no log line of its own (the server has no WebSocket route).
 
 The other way round, a client that stops reading a streamed reply: the engine went on generating for it (288K
 tokens for 40 such streams, 0.7 GB held) and the connection stayed open for as long as the client kept it. Once the
@@ -98,6 +99,14 @@ def timed_h11(header_timeout: float, write_timeout: float | None = None,
             log.warning("client %s read nothing of its response for %g s: connection closed, its generation stopped",
                         self._peer(), write_timeout)
             self.transport.abort()  # close() would wait for the buffer it never reads to drain
+
+        def _should_upgrade(self) -> bool:
+            # This server has no WebSocket route: a request asking to upgrade (a probe, or a client of OpenAI's
+            # Realtime API) is answered as the HTTP request it also is (RFC 9110 7.8 lets a server ignore Upgrade):
+            # 401 without the key, else its route's answer or a 404 naming the routes. uvicorn logged two warnings
+            # for each, the second advising to install a WebSocket library; with one installed it upgraded the
+            # request past the API-key check (which sees HTTP only) to a 403 from the router.
+            return False
 
         def _arm(self) -> None:
             self._disarm()
