@@ -266,6 +266,11 @@ def write_report(out: Path, results: dict) -> None:
                      + " | ".join(f"{ratios[m]:.0f}%" if m in ratios else "—" for m in MODELS) + " | "
                      + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
     lines += ["", STDERR_NOTE, ""]
+    replaced = config.get("replaced_tasks")
+    if replaced:
+        lines += [f"This run replaced the scores of {', '.join(replaced['tasks'])} that an earlier run left in this "
+                  f"folder (their completions are kept in completions.jsonl): `--tasks {replaced['keep_both']}` "
+                  "scores them all again without sampling anything already there.", ""]
     for pair in results.get("pairs", []):  # an English task beside its Korean one: the problems both measured
         lines += [f"Like for like: {pair_line(pair)}.", ""]
     lines += ["![scores](scores.png)", ""]

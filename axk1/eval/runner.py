@@ -238,20 +238,23 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         return _run_locked(backend, settings, options, out, found)
 
 
-def _say_replaced_tasks(out: Path, tasks: list[str]) -> None:
+def _say_replaced_tasks(out: Path, tasks: list[str]) -> dict | None:
     """An -o folder's results are one run's set: a run of other tasks there replaces results.json and report.md
     whole, so the earlier tasks' scores leave them. Said before the run (the completions stay, so a run asking for
-    every task grades the earlier ones again without sampling them)."""
+    every task grades the earlier ones again without sampling them), and returned for the new report to say too
+    ({"tasks": the earlier tasks replaced, "keep_both": the --tasks value that keeps them}); None when none is."""
     try:
         earlier = list(json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"])
     except (OSError, ValueError, KeyError, TypeError):  # none, or not one this version wrote: nothing to say
-        return
+        return None
     gone = [name for name in earlier if name not in tasks]
-    if gone:
-        both = ",".join(dict.fromkeys([*earlier, *tasks]))
-        print(f"{out / 'results.json'} holds the scores of {', '.join(gone)} from an earlier run, which this run's "
-              f"results replace (its samples stay in {FILE}): to keep them together, run --tasks {both} "
-              "(completions already there are reused, not asked for again), or use another -o", flush=True)
+    if not gone:
+        return None
+    both = ",".join(dict.fromkeys([*earlier, *tasks]))
+    print(f"{out / 'results.json'} holds the scores of {', '.join(gone)} from an earlier run, which this run's "
+          f"results replace (its samples stay in {FILE}): to keep them together, run --tasks {both} "
+          "(completions already there are reused, not asked for again), or use another -o", flush=True)
+    return {"tasks": gone, "keep_both": both}
 
 
 def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, out: Path, found: dict | None) -> dict:
@@ -274,7 +277,9 @@ def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, o
                      "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
               f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
-    _say_replaced_tasks(out, settings.tasks)
+    replaced = _say_replaced_tasks(out, settings.tasks)
+    if replaced:  # report.md says it too: the earlier scores are no longer in this folder's results
+        config["replaced_tasks"] = replaced
     records: list[dict] = []
     records_by_task: dict[str, list[dict]] = {}
     for name in settings.tasks:
