@@ -150,3 +150,21 @@ def test_a_run_of_other_tasks_in_the_same_folder_says_the_earlier_scores_leave_r
     assert run_eval_cli(*common, "--tasks", "aime25,aime25-ko") == 0  # what it advises: nothing sampled again
     assert handler.calls == 0 and "holds the scores of" not in capsys.readouterr().out
     assert list(json.loads((out / "results.json").read_text())["tasks"]) == ["aime25", "aime25-ko"]
+
+
+def test_the_report_of_a_run_that_replaced_earlier_scores_says_so(server, tmp_path):
+    """The replacement was said only on the console before the run: report.md and results.json, read later, gave no
+    sign that the folder had held aime25's scores, nor how to get them back without sampling again."""
+    base, handler = server
+    out = tmp_path / "run"
+    common = ("--model", f"openai:{base}", "--served-model", "m", "--aime-data", aime_file(tmp_path / "a.jsonl", 2),
+              "--aime-ko-data", aime_file(tmp_path / "k.jsonl", 2), "-n", "1", "--temperature", "0.6", "-o", str(out))
+    assert run_eval_cli(*common, "--tasks", "aime25") == 0
+    assert run_eval_cli(*common, "--tasks", "aime25-ko") == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["replaced_tasks"] == {"tasks": ["aime25"], "keep_both": "aime25,aime25-ko"}
+    assert ("This run replaced the scores of aime25 that an earlier run left in this folder (their completions are "
+            "kept in completions.jsonl): `--tasks aime25,aime25-ko`") in (out / "report.md").read_text()
+    assert run_eval_cli(*common, "--tasks", "aime25,aime25-ko") == 0
+    assert "replaced the scores" not in (out / "report.md").read_text()
+    assert "replaced_tasks" not in json.loads((out / "results.json").read_text())["config"]

@@ -145,3 +145,48 @@ def test_the_rl_math_reward_reads_korean_words_and_moduli_as_the_evaluation_does
     from axk1.posttrain.rewards import math_correct
 
     assert math_correct(text, "70", "stop", False)[0] is right
+
+
+RETRACTED = [  # the labelled 42 retracted, the answer given after it (all were graded 42)
+    "The answer is 42. Wait, that is wrong. So it's 43.", "The answer is 42. Wait — that is wrong. It should be 43.",
+    "The answer is 42, but that's incorrect; it should be 43.", "The answer is 42. I made a mistake in step 3: 43.",
+    "The answer is 42. Wait, no. It's 43.", "The answer is 42. Scratch that: recounting gives 43.",
+    "**Answer: 42**\n\nHmm, this is not right. Recounting the case n = 3 gives 43 ways, so 43.",
+    "답은 42이다. 잠깐, 틀렸다. 다시 계산하면 43이다.", "답은 42이다. 계산이 틀렸다. 다시 하면 43이다.",
+    "정답은 42입니다. 잘못 계산했습니다. 다시 하면 43입니다.",
+]
+CHECKED = [  # checking after the answer, or a verdict on another number: the labelled 42 stands
+    "The answer is 42. Let me check: 6 * 7 = 42, and 43 - 1 = 42. Yes.", "The answer is 42. 43 is wrong: 43 - 1 = 42.",
+    "The answer is 42. Is that wrong? No: 6 * 7 = 42.", "The answer is 42. Earlier I wrote 41, but that was wrong.",
+    "The answer is 42. If it were 41, that would be wrong.", "The answer is 42. It's not wrong: 6 * 7 = 42.",
+    "The answer is 42. Wait, no need to check n = 3.", "Final answer: 42\n\nCheck: 40 + 3 = 43, minus 1.",
+    "따라서 답은 42이다. 검산: 6 × 7 = 42, 43 - 1 = 42.", "답은 42이다. 43은 틀렸다.",
+    "The answer is \\boxed{42}. Wait, that is wrong. So it's 43.",  # the last box, as the published protocols read
+]
+
+
+def test_a_retracted_label_gives_way_to_the_answer_after_it_and_checking_does_not():
+    """A labelled answer the reply then calls wrong ("Wait, that is wrong. So it's 43.") was still the answer; a
+    reader takes what follows. Text that checks the answer, or calls another number wrong, keeps it."""
+    for output in RETRACTED:
+        verdict = grade_integer_answer(output, 43)
+        assert verdict.correct and verdict.extracted == "43", (output, verdict)
+    for output in CHECKED:
+        verdict = grade_integer_answer(output, 42)
+        assert verdict.correct and verdict.extracted == "42", (output, verdict)
+
+
+def test_a_retracted_label_with_nothing_after_it_is_no_answer():
+    """"The answer is 42. Wait, that is wrong." states no answer: it was right for 42."""
+    for output in ("The answer is 42. Wait, that is wrong.", "답은 42이다. 잠깐, 틀렸다."):
+        verdict = grade_integer_answer(output, 42)
+        assert verdict.status == "wrong" and verdict.extracted.startswith("retracted"), verdict
+
+
+@pytest.mark.parametrize("output", [
+    "The answer is 42. " + "x that is wrong " * 200_000, "The answer is 42. " + "x 1 that is wrong " * 200_000,
+    "답은 42이다. " + "잠깐 틀렸" * 300_000, "The answer is 42. " + "wait, no." * 300_000,
+])
+def test_the_retraction_search_stays_linear_on_hostile_text(output):
+    """Each retraction's sentence is read once (no timing: a quadratic search hangs)."""
+    assert grade_integer_answer(output, 43, use_math_verify=False).status == "wrong"

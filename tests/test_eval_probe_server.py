@@ -11,7 +11,7 @@ import pytest
 
 from axk1.eval.backends import Request, Sampling
 from axk1.eval.openai_backend import OpenAIBackend
-from axk1.eval.retries import RETRY_AFTER_CAP_S, retry_after_s, retry_delay
+from axk1.eval.retries import RATE_LIMIT_RETRIES, RETRY_AFTER_CAP_S, TOTAL_WAIT_S, Tries, retry_after_s, retry_delay
 from axk1.eval.settings import eval_config
 from tests.eval_fake_server import OK, aime_file, fake_server, run_eval_cli, sample_records
 
@@ -91,6 +91,31 @@ def test_a_capped_wait_is_said_once(server, monkeypatch, capsys):
     assert got.error is None and waits == [RETRY_AFTER_CAP_S] * 2
     err = capsys.readouterr().err
     assert err.count("asked to wait 3600 s before retrying (Retry-After)") == 1 and "60 s at most" in err
+
+
+def test_a_request_waits_a_bounded_time_in_all_and_its_error_says_so(server, monkeypatch):
+    """A server answering every request 429 with Retry-After: 30 kept each sample 8 x 30 s = 4 minutes before it
+    failed, and the error did not say how long it had waited."""
+    waits = []
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", waits.append)
+    base, handler = server
+    handler.route = _limited_then_ok(10**6, "30")
+    [got] = OpenAIBackend(base, model="m", concurrency=1).generate(ASK, Sampling(max_tokens=8))
+    assert sum(waits) == TOTAL_WAIT_S == 120 and waits == [30.0] * 4
+    assert handler.calls == 5
+    assert f"after 5 tries and {TOTAL_WAIT_S:g} s of waiting" in got.error and "HTTP 429" in got.error
+
+
+def test_the_last_wait_is_cut_to_what_the_budget_has_left(monkeypatch):
+    """Without a Retry-After, a 429's back-off (1, 2, 4 ... 30 s) keeps its tries; only the wait past the budget is
+    cut."""
+    waits = []
+    monkeypatch.setattr("axk1.eval.retries.time.sleep", waits.append)
+    tries = Tries(3)
+    while tries.again(_http_error(429, None), lambda delay, asked: None):
+        pass
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 29] and sum(waits) == TOTAL_WAIT_S
+    assert tries.count == RATE_LIMIT_RETRIES + 1
 
 
 # ---- a streamed reply to a request for one -------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_a_plain_number_is_right_for_a_symbolic_answer_of_that_exact_value(gold,
 
 @pytest.mark.parametrize("gold, written", [
     ("300 g", "300 kg"), ("300 g", "300 m"), ("300 g", "300"), ("300 g", r"300 \text{km}"),
-    ("300 g", r"300\text{ 그램}"),
+    ("300 g", r"300\text{ 킬로그램}"), ("300 g", "300 kilograms"), ("5 m", "5 minutes"), ("5 M", "5 meters"),
     (r"5 \text{ cm}", r"5\text{ m}"), (r"5 \text{ cm}", "5"), ("12 km/h", "12 m/s"), ("12 km/h", "12"),
     (r"50\%", "50"), ("300 g", "301 g"),
 ])
@@ -148,3 +148,25 @@ def test_a_korean_counter_may_be_left_out_but_a_measurement_may_not(gold, writte
     """`5개` ("5 items") is the Korean way to write the count 5: a bare 5 is right, another counter is not; a
     Hangul measurement unit (킬로그램, 제곱미터) is a unit like any other."""
     assert (_score(gold, written).reward == 1.0) is right
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("300 g", "300 grams"), ("300 g", "300그램"), ("300 g", r"300\text{ 그램}"), ("300 grams", "300 g"),
+    ("300그램", "300 g"), ("2 kg", "2 kilograms"), ("5 m", "5 meters"), ("5 m", "5 Metres"), ("5 cm", "5 centimeters"),
+    ("5 km", "5 kilometres"), ("5 km", "5킬로미터"), ("10 s", "10 seconds"), ("10 s", "10 sec"), ("10초", "10 s"),
+    ("3 min", "3 minutes"), ("3분", "3 min"), ("2 h", "2 hours"), ("2 h", "2시간"), (r"50\%", "50 percent"),
+    ("50 percent", "50%"), ("90°", "90 degrees"), (r"90^\circ", "90도"), ("1000원", "1000 won"),
+    ("12 km/h", "12 kilometers/hour"), ("9.8 m/s^2", "9.8 meters/second^2"),
+])
+def test_a_common_spelling_of_the_unit_is_the_unit(gold, written):
+    """`300 grams` and `300그램` were wrong for "300 g" (units were compared as written): a unit's common spellings
+    (exact_grader._UNIT_ALIASES) are now one unit."""
+    assert _score(gold, written).reward == 1.0
+
+
+@pytest.mark.parametrize("gold, written", [
+    ("300 g", "301 grams"), ("300 g", "300 kilograms"), ("300 g", "30그램"), ("5 m", "5 minutes"),
+    ("2 h", "2 seconds"), (r"50\%", "5 percent"), ("90°", "91 degrees"), ("1000원", "100 won"), ("5 m", "5 M"),
+])
+def test_a_unit_alias_never_makes_a_wrong_number_or_unit_right(gold, written):
+    assert _score(gold, written).status == "wrong"

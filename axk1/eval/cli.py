@@ -20,7 +20,7 @@ from pathlib import Path
 
 from axk1.eval.completion_store import FILE
 from axk1.eval.metrics import format_stderrs, readable
-from axk1.eval.report import comparison_rows, too_long_line, too_long_remedy, unanswered_line
+from axk1.eval.report import comparison_rows, pair_line, too_long_line, too_long_remedy, unanswered_line
 from axk1.eval.runner import RunSettings
 from axk1.eval.settings import EvalConfig, config_class, eval_config
 from axk1.eval.tasks import names_of, options_class, task_classes, task_names
@@ -57,6 +57,8 @@ def cmd_eval(cfg: EvalConfig) -> int:
     for row in comparison_rows(results):
         if row.get("not_comparable"):
             print(f"{row['task']}: not compared with the published numbers: {row['not_comparable']}")
+    for pair in results.get("pairs", []):
+        print(f"like for like: {pair_line(pair)}")
     print(f"report: {out / 'report.md'}")
     failed = 0
     # --thinking on where no reply of a task closed its think block: every sample is no_answer, a score of the

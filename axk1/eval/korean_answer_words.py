@@ -32,6 +32,13 @@ NOT_BUT = r"[ \t]*(?:이|가|은|는|도)?[ \t]*아니(?:라|고)[ \t,]*"
 # "정답은 70이고 71입니다" state two numbers (after 은 or 는, "70, 71은 오답" goes on about 71 and states 70)
 CLOSING_ENDING = r"(?:입니다|이다|이에요|예요|이야|임|이며|이고)(?![가-힣])"
 
+# A retraction of the answer just stated, as RETRACTION in unboxed_answer.py is in English: "잠깐, 틀렸다" ("wait,
+# that is wrong"), "이건 틀렸습니다", "계산이 틀렸다", "잘못 계산했다" ("I miscalculated"), "실수가 있었다" ("there was a
+# mistake"). A verdict on another number ("43은 틀렸다": 43 is wrong) is checking, not a retraction: 틀렸 counts only
+# after one of these subjects or 잠깐.
+KOREAN_RETRACTION = (r"(?<![가-힣])(?:잠깐[ \t]*[,.!]?|이건|이것은|이것이|이는|그건|그것은|답이|계산이|풀이가)[ \t]*틀렸"
+                     r"|잘못[ \t]*(?:계산했|구했|풀었|되었|됐|했)|실수(?:가|를)[ \t]*(?:있었|했)")
+
 # A hedge in the clause that states the answer: the number is a guess, not the answer, as "The answer is maybe 43" is
 # in English (QUALIFIER in unboxed_answer.py, UNSURE in integer_answer.py). Korean puts most hedges after the number,
 # where its verb is: 43일 수도 있다 / 43일수도 / 43이 될 수도 ("might be 43"), 43일지도 모른다, 43인 것 같다 / 43인 거

@@ -62,6 +62,21 @@ def summarize(correct_by_problem: dict[str, list[bool]], ks: tuple[int, ...] = (
     return out
 
 
+def like_for_like(by_task: dict[str, dict[str, list[bool]]]) -> dict:
+    """Two tasks' scores on the problems both measured (`by_task`: task -> its measured problems' correctness
+    lists): {"shared_problems", "scores" and "stderr_rerun" (task -> percent, on those problems), "only" (task -> how
+    many problems it measured that are not shared)}. Scores on different sets (a Korean translation refused, a
+    sample unanswered) compare the sets as much as the languages; on the shared ones they compare like for like."""
+    shared = sorted(set.intersection(*(set(problems) for problems in by_task.values())))
+    out: dict = {"shared_problems": len(shared), "scores": {}, "stderr_rerun": {},
+                 "only": {name: len(problems) - len(shared) for name, problems in by_task.items()}}
+    for name, problems in by_task.items() if shared else ():
+        summary = summarize({pid: problems[pid] for pid in shared})
+        out["scores"][name] = summary[f"avg@{summary['n_samples']}"]
+        out["stderr_rerun"][name] = summary["stderr_rerun"]
+    return out
+
+
 def format_stderr(stderr: float | None) -> str:
     """A standard error as the console and report.md show it: "n/a" where there is none (one problem, or one
     sample a problem for the rerun one)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from axk1.http_json import EventStreamReply, request_json
 from axk1.json_text import reply_text
 from axk1.eval.backends import TOO_LONG, Backend, Completion, Request, Sampling
-from axk1.eval.retries import RATE_LIMIT_RETRIES, RETRY_AFTER_CAP_S, Tries
+from axk1.eval.retries import RATE_LIMIT_RETRIES, RETRY_AFTER_CAP_S, TOTAL_WAIT_S, Tries
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 REJECT_STOP = 3  # 4xx replies before any success that stop a run (see OpenAIBackend.__post_init__)
@@ -202,7 +202,7 @@ class OpenAIBackend(Backend):
                 # sample's failure, retried, never the whole run's
                 error, failure = f"{type(e).__name__}: {str(e)[:300]}", e
             if not tries.again(failure, self._note_wait):
-                return Completion("", "error", False, None, f"request failed after {tries.count} tries: {error}")
+                return Completion("", "error", False, None, f"request failed after {tries.spent()}: {error}")
 
     def _note_wait(self, delay: float, asked: float | None) -> None:
         """Say once a run that the server rate-limits (a run otherwise silent while its requests wait), and once
@@ -218,7 +218,8 @@ class OpenAIBackend(Backend):
                     f"{RETRY_AFTER_CAP_S:g} s at most each time")
         else:
             line = f"{self.base_url} is rate limiting (HTTP 429); waiting {delay:g} s before retrying"
-        print(f"axk1 eval: {line} (rate-limited requests are tried up to {RATE_LIMIT_RETRIES + 1} times)",
+        print(f"axk1 eval: {line} (rate-limited requests are tried up to {RATE_LIMIT_RETRIES + 1} times, waiting "
+              f"{TOTAL_WAIT_S:g} s in all at most)",
               file=sys.stderr, flush=True)
 
     def _rejected_reply(self, code: int, detail: str) -> Completion:
@@ -272,7 +273,8 @@ class OpenAIBackend(Backend):
 
     def settings(self) -> dict:
         return {"concurrency": self.concurrency, "request_timeout_s": self.timeout_s, "retries": self.retries,
-                "rate_limit_retries": RATE_LIMIT_RETRIES, "retry_after_cap_s": RETRY_AFTER_CAP_S}
+                "rate_limit_retries": RATE_LIMIT_RETRIES, "retry_after_cap_s": RETRY_AFTER_CAP_S,
+                "total_wait_s": TOTAL_WAIT_S}
 
 
 def check_extra_body(extra: dict) -> None:

@@ -220,6 +220,33 @@ def _title(rows: list[dict], shown: list[str]) -> str:
     return textwrap.fill(title, 60)
 
 
+def _problems(count: int) -> str:
+    return f"{count} problem{'s' if count != 1 else ''}"
+
+
+def pair_line(pair: dict) -> str:
+    """What a task and its counterpart score on the problems both measured (runner.paired_scores), and whether their
+    rows compare like for like: "lcb and lcb-ko on the 37 problems both measured: lcb 70.0 (± 1.2 rerun), lcb-ko
+    60.0 (± 1.3 rerun); their rows are on different sets: lcb-ko excluded or left unanswered 3 problems lcb
+    measured"."""
+    first, second = pair["tasks"]
+    shared = pair["shared_problems"]
+    if not shared:
+        return (f"{first} and {second} measured no problem in common (their problem ids differ, or every shared "
+                "problem has unanswered samples): their scores cannot be compared like for like")
+    same = all(pair["problems"][t] == shared for t in pair["tasks"])
+    scores = ", ".join(f"{t} {pair['scores'][t]:.1f} (± {format_stderr(pair['stderr_rerun'][t])} rerun)"
+                       for t in pair["tasks"])
+    if same:
+        return f"{first} and {second} on the same {_problems(shared)}: {scores}; their rows compare like for like"
+    why = [f"{t} measured {_problems(pair['only'][t])} that {u} did not" for t, u in ((first, second), (second, first))
+           if pair["only"][t]]
+    why += [f"{t} has {_problems(pair['unmeasured'][t])} with unanswered samples" for t in pair["tasks"]
+            if pair["unmeasured"][t]]
+    return (f"{first} and {second} on the {_problems(shared)} both measured: {scores}; their rows above are on "
+            f"different sets ({'; '.join(why)}), so compare these")
+
+
 def write_report(out: Path, results: dict) -> None:
     config = results["config"]
     rows = comparison_rows(results)
@@ -238,7 +265,15 @@ def write_report(out: Path, results: dict) -> None:
                      f"{r['n_problems']} × {r['n_samples']} | " + " | ".join(_fmt(pub.get(m)) for m in MODELS) + " | "
                      + " | ".join(f"{ratios[m]:.0f}%" if m in ratios else "—" for m in MODELS) + " | "
                      + (f"{r['press_ratio']:.0f}%" if "press_ratio" in r else "—") + " |")
-    lines += ["", STDERR_NOTE, "", "![scores](scores.png)", ""]
+    lines += ["", STDERR_NOTE, ""]
+    replaced = config.get("replaced_tasks")
+    if replaced:
+        lines += [f"This run replaced the scores of {', '.join(replaced['tasks'])} that an earlier run left in this "
+                  f"folder (their completions are kept in completions.jsonl): `--tasks {replaced['keep_both']}` "
+                  "scores them all again without sampling anything already there.", ""]
+    for pair in results.get("pairs", []):  # an English task beside its Korean one: the problems both measured
+        lines += [f"Like for like: {pair_line(pair)}.", ""]
+    lines += ["![scores](scores.png)", ""]
     for name, r in results["tasks"].items():
         lines += [f"## {name}", "", f"- metrics: {readable(r['metrics'])}", f"- statuses: {readable(r['statuses'])}"]
         if r.get("unanswered"):

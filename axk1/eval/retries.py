@@ -1,6 +1,6 @@
 """When a failed request to an OpenAI-compatible server is tried again, and after how long: the back-off of a
 failure, the tries of a 429 (rate limited) counted apart, and the wait a 429's or 503's Retry-After asks for, up to a
-cap (used by openai_backend.py, which sends the requests).
+cap with a bound on one request's waits in all (used by openai_backend.py, which sends the requests).
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from datetime import datetime, timezone
 # 429's or 503's Retry-After (seconds, or an HTTP date) is waited, up to RETRY_AFTER_CAP_S (said on stderr when cut).
 RATE_LIMIT_RETRIES = 8
 RETRY_AFTER_CAP_S = 60.0
+# ... and one request waits this long in all at most, whatever its failures ask: a server answering every request
+# 429 with Retry-After: 30 kept each sample 8 x 30 s = 4 minutes before it failed. The last wait is cut to what is
+# left, and the sample's error then says the budget was spent (Tries.spent).
+TOTAL_WAIT_S = 120.0
 
 
 def retry_after_s(headers) -> float | None:
@@ -56,6 +60,7 @@ class Tries:
     retries: int
     failed: int = 0
     rate_limited: int = 0
+    waited: float = 0.0  # seconds slept between tries so far, at most TOTAL_WAIT_S
 
     def again(self, error: BaseException | None, note) -> bool:
         """After a failed try: whether to try again, having waited as retry_delay says (`note(delay, asked)` before a
@@ -71,11 +76,22 @@ class Tries:
             if self.failed > self.retries:
                 return False
             attempt = self.failed - 1
+        left = TOTAL_WAIT_S - self.waited
+        if left <= 0:
+            return False
         delay, cut = retry_delay(error, attempt)
+        delay = min(delay, left)
         if limited or cut is not None:
             note(delay, cut)
         time.sleep(delay)
+        self.waited += delay
         return True
+
+    def spent(self) -> str:
+        """How the tries ended, for a failed request's error: "5 tries", with the wait where its budget ran out."""
+        if self.waited < TOTAL_WAIT_S:
+            return f"{self.count} tries"
+        return f"{self.count} tries and {TOTAL_WAIT_S:g} s of waiting between them (the most one request waits)"
 
     @property
     def count(self) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 from axk1.eval.backends import Backend, Completion, Request, Sampling, prompt_fills_context
 from axk1.eval.completion_store import FILE, CompletionStore
 from axk1.eval.contamination import contamination_result, load_found_rows
-from axk1.eval.metrics import summarize
+from axk1.eval.metrics import like_for_like, summarize
 from axk1.eval.result_set import publish
 from axk1.checkpoint.run_lock import RunLock
 from axk1.output_folder import writable_folder
@@ -140,6 +140,40 @@ def group_order(names) -> list[str]:
     return sorted(names, key=key)
 
 
+# A sample that got no reply, or was refused for its length, is no measurement: a problem holding one is left out of
+# a like-for-like comparison (it counts as wrong in its task's score, which is marked incomplete)
+UNMEASURED = ("request_failed", "too_long")
+
+
+def _measured(records: list[dict]) -> dict[str, list[bool]]:
+    """Problem id -> its samples' correctness, for the problems every sample of which was measured."""
+    by_problem: dict[str, list[bool]] = defaultdict(list)
+    unmeasured = set()
+    for record in records:
+        by_problem[record["problem_id"]].append(bool(record["correct"]))
+        if record["status"] in UNMEASURED:
+            unmeasured.add(record["problem_id"])
+    return {pid: values for pid, values in by_problem.items() if pid not in unmeasured}
+
+
+def paired_scores(records_by_task: dict[str, list[dict]]) -> list[dict]:
+    """For each task run beside its counterpart (Task.counterpart: lcb-ko beside lcb, aime25-ko beside aime25), the
+    two scored on the problems both measured (metrics.like_for_like), with "tasks" ([counterpart, task]), "problems"
+    (task -> problems in its set) and "unmeasured" (task -> problems with a sample that got no reply): the rows of
+    the two compare like for like only when all of those are the shared ones."""
+    pairs = []
+    for name, records in records_by_task.items():
+        other = get_task(name).counterpart
+        if other not in records_by_task:
+            continue
+        named = (other, name)
+        measured = {task: _measured(records_by_task[task]) for task in named}
+        problems = {task: len({r["problem_id"] for r in records_by_task[task]}) for task in named}
+        pairs.append({"tasks": list(named), **like_for_like(measured), "problems": problems,
+                      "unmeasured": {task: problems[task] - len(measured[task]) for task in named}})
+    return pairs
+
+
 def _check_unique_ids(name: str, problems: list[Problem]) -> None:
     # Scores group samples by problem id: two problems under one id would merge (and break avg@n), so refuse here,
     # before any generation is spent.
@@ -204,20 +238,23 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         return _run_locked(backend, settings, options, out, found)
 
 
-def _say_replaced_tasks(out: Path, tasks: list[str]) -> None:
+def _say_replaced_tasks(out: Path, tasks: list[str]) -> dict | None:
     """An -o folder's results are one run's set: a run of other tasks there replaces results.json and report.md
     whole, so the earlier tasks' scores leave them. Said before the run (the completions stay, so a run asking for
-    every task grades the earlier ones again without sampling them)."""
+    every task grades the earlier ones again without sampling them), and returned for the new report to say too
+    ({"tasks": the earlier tasks replaced, "keep_both": the --tasks value that keeps them}); None when none is."""
     try:
         earlier = list(json.loads((out / "results.json").read_text(encoding="utf-8"))["tasks"])
     except (OSError, ValueError, KeyError, TypeError):  # none, or not one this version wrote: nothing to say
-        return
+        return None
     gone = [name for name in earlier if name not in tasks]
-    if gone:
-        both = ",".join(dict.fromkeys([*earlier, *tasks]))
-        print(f"{out / 'results.json'} holds the scores of {', '.join(gone)} from an earlier run, which this run's "
-              f"results replace (its samples stay in {FILE}): to keep them together, run --tasks {both} "
-              "(completions already there are reused, not asked for again), or use another -o", flush=True)
+    if not gone:
+        return None
+    both = ",".join(dict.fromkeys([*earlier, *tasks]))
+    print(f"{out / 'results.json'} holds the scores of {', '.join(gone)} from an earlier run, which this run's "
+          f"results replace (its samples stay in {FILE}): to keep them together, run --tasks {both} "
+          "(completions already there are reused, not asked for again), or use another -o", flush=True)
+    return {"tasks": gone, "keep_both": both}
 
 
 def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, out: Path, found: dict | None) -> dict:
@@ -240,11 +277,15 @@ def _run_locked(backend: Backend, settings: RunSettings, options: TaskOptions, o
                      "after changing them, delete it or use another -o" if store.backend.get("weights") is None else "")
         print(f"{out / FILE}: {len(store.kept):,} completions of an earlier run here; those these settings ask for "
               f"again are reused (delete the file to sample afresh{unchecked})", flush=True)
-    _say_replaced_tasks(out, settings.tasks)
+    replaced = _say_replaced_tasks(out, settings.tasks)
+    if replaced:  # report.md says it too: the earlier scores are no longer in this folder's results
+        config["replaced_tasks"] = replaced
     records: list[dict] = []
+    records_by_task: dict[str, list[dict]] = {}
     for name in settings.tasks:
-        results["tasks"][name], task_records = run_task(name, backend, settings, options, found, store)
-        records += task_records
+        results["tasks"][name], records_by_task[name] = run_task(name, backend, settings, options, found, store)
+        records += records_by_task[name]
+    results["pairs"] = paired_scores(records_by_task)
     config["reused_completions"] = store.reused
     config["tasks_info"] = {name: r["info"] for name, r in results["tasks"].items()}
 

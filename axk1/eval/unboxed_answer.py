@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from axk1.eval.integer_answer import (CHANGING_WORD, GLUED_UNIT, THOUSANDS, WRONG_MARK, as_seen, equation_answer,
                                       normalise_integer)
-from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, NOT_BUT
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, KOREAN_RETRACTION, NOT_BUT
 
 # Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
 # span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
@@ -101,6 +101,22 @@ BARE_END = re.compile(rf"[*}})]*[ \t]*(?:$|\n|[.,;?](?![0-9])|(?!{KOREAN_CHANGIN
 # bounded; `!` does not end it (`42!` is a factorial)
 CLAUSE = re.compile(r"[^\n]{0,300}?(?=\n|[.;?](?:\s|$)|[,:]\s|$)|[^\n]{0,300}")
 MATH_DELIMITER = re.compile(r"\$|\\[()\[\]]")
+# A retraction after the labelled answer's clause: "The answer is 42. Wait, that is wrong. So it's 43." A reader takes
+# 43, the answer the text goes on to give; the label rule read 42. So the answer is then read from the text after
+# the retraction alone (its last number), and there is none when that text gives none. Only an explicit one: the
+# answer called wrong by a demonstrative (that/this/it is wrong, incorrect, not right, a mistake; not "43 is wrong",
+# a check of another number, nor "is that wrong?"), "I made a mistake", "scratch that", "wait, no." (a reply's
+# checking after its answer keeps the label's: "The answer is 42. Check: 6 * 7 = 42, and 43 - 1 = 42."), and only
+# where its sentence names no other number before it ("Earlier I wrote 41, but that was wrong." retracts 41). The
+# last such one counts. Korean: KOREAN_RETRACTION. A box is read before any of this: the last box is the answer
+# whatever follows it.
+RETRACTION = re.compile(
+    r"(?i:(?<![A-Za-z])(?:that|this|it)(?:['’]s|[ \t]+(?:is|was))[ \t]+(?:(?:all|completely|clearly|definitely)[ \t]+)?"
+    r"(?:wrong|incorrect|not[ \t]+(?:right|correct)|a[ \t]+mistake|an[ \t]+error)(?![A-Za-z])(?![ \t]*\?)"
+    r"|(?<![A-Za-z])I[ \t]+made[ \t]+(?:a|an)[ \t]+(?:mistake|error)(?![A-Za-z])"
+    r"|(?<![A-Za-z])scratch[ \t]+that(?![A-Za-z])"
+    r"|(?<![A-Za-z])wait[ \t]*,?[ \t]*no[ \t]*[.!,;])"
+    rf"|{KOREAN_RETRACTION}")
 
 
 class Labelled(NamedTuple):
@@ -135,18 +151,21 @@ def _balanced(latex: re.Match | None) -> re.Match | None:
     return latex if depth == 0 else None
 
 
-def labelled_answer(text: str, start: int = 0) -> Labelled | None:
-    """What the last answer label (TEXT_LABEL) in text[start:] states: its integer (bare or a one-integer math span)
+def last_label(text: str) -> re.Match | None:
+    """The last answer label (TEXT_LABEL) of `text`, None without one."""
+    label = None
+    for label in TEXT_LABEL.finditer(text):
+        pass
+    return label
+
+
+def labelled_answer(text: str, label: re.Match) -> Labelled | None:
+    """What `label`, the last answer label (TEXT_LABEL) of text, states: its integer (bare or a one-integer math span)
     when the integer ends its clause (CLAUSE_END); `70 2` when it is hedged ("70 or 2"); else the integer its
     `=` chain ends with (`25 + 47 = 72`), and otherwise no answer (Labelled.answer None: "42/43" is wrong). None
     without a label, when no number follows the last one ("The answer is $\\frac12$ ... 42" is left to the
     last-number rule) and for a bare "final answer" whose number does not end its clause ("Final answer 2 times
     we checked: 42")."""
-    label = None
-    for label in TEXT_LABEL.finditer(text, start):
-        pass
-    if label is None:
-        return None
     at = LABEL_TO_ANSWER.match(text, label.end()).end()
     clause = CLAUSE.match(text, at).group(0)
     if KOREAN_HEDGE_IN.search(clause):
@@ -210,6 +229,22 @@ def _stated_at(text: str, at: int, bare: bool, negation: bool = True) -> Labelle
     return Labelled(result, stated)
 
 
+def _retraction(text: str, start: int) -> re.Match | None:
+    """The last retraction (RETRACTION) of the answer stated before text[start]: one whose sentence, from `start`
+    on, names no number before it (that one retracts the number it names). One pass: the text between two
+    retractions is read once, for its last sentence end and its numbers (10 MB of "that is wrong " is one scan)."""
+    found, sentence, numbered, read = None, start, False, start
+    for retraction in RETRACTION.finditer(text, start):
+        cut = max(text.rfind(c, read, retraction.start()) for c in ".!?\n")
+        if cut >= 0:  # a new sentence since the last retraction: its numbers alone count
+            sentence, numbered = cut + 1, False
+        numbered = numbered or NUMBERS.search(text, max(sentence, read), retraction.start()) is not None
+        read = retraction.start()
+        if not numbered:
+            found = retraction
+    return found
+
+
 def last_token(text: str) -> re.Match | None:
     """The last match of a left-to-right LAST_ANSWER scan of `text`, without matching every number before it (10 MB
     of `1 ` is 5 million matches): the last span, then the last number after it, read from the run of number
@@ -232,12 +267,19 @@ def last_token(text: str) -> re.Match | None:
 
 def unboxed_answer(text: str) -> tuple[str | None, str | None]:
     """Without a box: (the answer to grade, None), or (None, why it is wrong). The answer is what the last answer
-    label states (labelled_answer), else the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; (None,
+    label states (labelled_answer; when the reply then retracts it, what follows the retraction: RETRACTION), else
+    the last `$...$`, `\\(...\\)`, `\\[...\\]` or number of the text; (None,
     None) when there is none. Only the last one counts, so listing several candidates ("72 or 5 or 99") gains
     nothing. A last number in a LaTeX command's braces is read with its command (`\\frac{84}{2}`); one that is or
     has an exponent (`2^{10}`, `1.5e2`), or is marked wrong (`42 (X)`), is refused."""
     text = as_seen(text)
-    labelled = labelled_answer(text)
+    label = last_label(text)
+    labelled = labelled_answer(text, label) if label is not None else None
+    if labelled is not None:
+        retracted = _retraction(text, CLAUSE.match(text, LABEL_TO_ANSWER.match(text, label.end()).end()).end())
+        if retracted is not None:  # "The answer is 42. Wait, that is wrong. So it's 43.": what follows is read
+            after = unboxed_answer(text[retracted.end():])
+            return after if after != (None, None) else (None, f"retracted: {retracted.group(0)[:80]}")
     if labelled is not None:
         return (labelled.answer, None) if labelled.answer is not None else (None, f"not one integer: "
                                                                                   f"{labelled.stated[:80]}")

@@ -22,7 +22,8 @@ and a number that steps 1-3 find equal. A wrong unit (`300 kg`) or none (`300`) 
 units, took any. A single letter after a number is a unit only where it is set apart (`300 g`, `300\\,\\text{g}`) and
 is a common unit symbol; `3x` stays math. Units are compared case-sensitively (`5 M` is not `5 m`); LaTeX's degree
 (`^\\circ`, `^{\\circ}`, `\\degree`) after a number reads `°`. A Hangul word after a number is a counter (`5개`),
-which may be left out but not changed, unless it is a measurement unit (_HANGUL_MEASURES), which is a unit.
+which may be left out but not changed, unless it is a measurement unit (_HANGUL_MEASURES), which is a unit. A
+unit's common spellings are one unit (_UNIT_ALIASES: `300 grams`, `300그램` and `300 g` alike).
 Steps 1 and 2 are pure functions; step 3 runs only for a math-shaped answer they did not settle, and only for an
 answer of at most MAX_VERIFIED characters (math-verify can hang on huge powers; its worker is killed after a
 timeout and the answer is then wrong), so a reward stays bounded in time.
@@ -64,6 +65,37 @@ _DEGREE = re.compile(r"(?<=[\d}])\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\degre
 _HANGUL_WORD = re.compile(r"[\uac00-\ud7a3]+")
 _HANGUL_MEASURES = {"미터", "센티미터", "밀리미터", "킬로미터", "그램", "킬로그램", "밀리그램", "톤", "리터", "밀리리터",
                     "초", "분", "시간", "도", "원", "달러", "퍼센트", "헥타르"}
+
+
+# One unit, several spellings: a written unit is read as its symbol before the two are compared, so `300 grams` and
+# `300그램` are right for "300 g" (and the reverse); the number is still compared as before, so no alias makes a
+# wrong number right. Kept small on purpose: the common units of word problems. Each atom of a compound unit is read
+# alone (`kilometers/hour` is `km/h`); a phrase (`kilometers per hour`, `square meters`) is not. A spelling of three
+# or more letters is matched whatever its case (`Grams`); the symbols stay case-sensitive (`5 M` is not `5 m`).
+_UNIT_ALIASES = {
+    "g": ("gram", "grams", "gramme", "grammes", "그램"),
+    "kg": ("kilogram", "kilograms", "kilogramme", "kilogrammes", "킬로그램"),
+    "m": ("meter", "meters", "metre", "metres", "미터"),
+    "cm": ("centimeter", "centimeters", "centimetre", "centimetres", "센티미터"),
+    "km": ("kilometer", "kilometers", "kilometre", "kilometres", "킬로미터"),
+    "s": ("sec", "secs", "second", "seconds", "초"),
+    "min": ("mins", "minute", "minutes", "분"),
+    "h": ("hr", "hrs", "hour", "hours", "시간"),
+    "%": ("percent", "퍼센트"),
+    "°": ("deg", "degree", "degrees", "도"),
+    "원": ("won",),
+}
+_SYMBOL_OF = {spelling: symbol for symbol, spellings in _UNIT_ALIASES.items() for spelling in spellings}
+
+
+def unit_symbol(unit: str) -> str:
+    """split_unit's unit with each atom read as its symbol where _UNIT_ALIASES has it (`kilometers/hour` -> `km/h`,
+    `그램` -> `g`); any other atom as written."""
+    def symbol(atom: re.Match) -> str:
+        text = atom.group(0)
+        return _SYMBOL_OF.get(text) or (_SYMBOL_OF.get(text.lower(), text) if len(text) > 2 else text)
+
+    return re.sub(r"[^/·^]+", symbol, unit)
 
 
 def is_counter(unit: str) -> bool:
@@ -159,7 +191,7 @@ def exact_match(raw: str, gold: str) -> bool:
         written = split_unit(raw)
         if written is None and is_counter(gold_quantity[1]):
             return exact_match(raw, gold_quantity[0])  # `5` for "5개": a counter may be left out, not changed
-        return (written is not None and written[1] == gold_quantity[1]
+        return (written is not None and unit_symbol(written[1]) == unit_symbol(gold_quantity[1])
                 and exact_match(written[0], gold_quantity[0]))
     if found == want:
         return True

@@ -144,6 +144,7 @@ class AIMETask(Task):
         self.lang = lang
         self.name = "aime25" if lang == "en" else "aime25-ko"
         self.published = self.name
+        self.counterpart = "aime25" if lang == "ko" else None  # the Korean file's ids are the English one's
 
     @classmethod
     def configure(cls, cfg, options: TaskOptions, out: Path, backend) -> None:

@@ -74,6 +74,9 @@ class Task:
     name = "task"  # set to the registered name when built by get_task
     group_by: tuple[str, ...] = ()  # meta fields that scores are split by
     published: str | None = None  # key into the published-numbers table (axk1/eval/report.py)
+    # The task this one translates (lcb-ko: lcb), whose problems share its ids: run together, the two are also scored
+    # on the problems both measured (runner.paired_scores), so the report compares them like for like
+    counterpart: str | None = None
     # the flag that shortens its prompts, for a too_long sample's advice (passkey's --passkey-lengths); "": a
     # benchmark's problems are what they are, only --max-tokens and the context can change
     length_flag = ""

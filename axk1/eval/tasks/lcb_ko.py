@@ -34,6 +34,7 @@ class LCBKoConfig:
 class LCBKoTask(LCBTask):
     name = "lcb-ko"
     published = "lcb-ko"
+    counterpart = "lcb"
     Config = LCBKoConfig  # the --lcb-* flags come from LCBTask
     Options = LCBKoOptions
 
