@@ -146,3 +146,32 @@ def test_korean_pages_are_still_read_as_korean(codec, meta):
     body = "서울특별시 강남구는 겨울철 폭설에 대비하여 제설 대책을 마련하였습니다. " * 3
     page = f"<html><head>{meta}<title>t</title></head><body><p>{body}</p></body></html>"
     assert decode_html(page.encode(codec), "text/html") == (page, codec)
+
+
+# Real Lithuanian and Latvian notices, as a city's site without a declared charset serves them in CP1257
+BALTIC = {
+    "lithuanian": "Vilniaus miesto savivaldybė praneša, kad nuo pirmadienio keičiasi viešojo transporto "
+                  "tvarkaraštis. Autobusai darbo dienomis kursuos dažniau, o savaitgaliais – rečiau.",
+    "lithuanian short": "Oro prognozė: rytoj debesuota, naktį 3–8 laipsniai šilumos.",
+    "lithuanian news": "Šiandien Seime svarstytas įstatymo projektas dėl gyventojų pajamų mokesčio. Žemės ūkio "
+                       "ministras sakė, kad ūkininkai gaus paramą.",
+    "latvian": "Rīgas pilsētas dome informē, ka no pirmdienas mainās sabiedriskā transporta kustības saraksts.",
+    "latvian library": "Latvijas Universitātes bibliotēka ir atvērta katru darba dienu no deviņiem līdz astoņiem "
+                       "vakarā.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(BALTIC))
+@pytest.mark.parametrize("content_type", ["text/html", ""])
+def test_a_baltic_page_without_a_charset_reads_as_cp1257(lang, content_type):
+    """charset_normalizer guessed CP1250, CP1252 or CP1258 for these ("savivaldybë praneđa", "Rîgas pilsçtas"):
+    their accented letters read so are no one language's, read as CP1257 one Baltic language's."""
+    page = _western(BALTIC[lang])
+    assert decode_html(page.encode("cp1257"), content_type) == (page, "cp1257")
+
+
+def test_one_accented_letter_does_not_tell_a_baltic_page_from_a_western_one():
+    """"prognozė" alone in CP1257 is "prognozë" in CP1252, a Dutch or Albanian spelling: no evidence against the
+    reading the page had, which stays."""
+    page = _western("Oro prognozė: rytoj debesuota, vietomis trumpalaikis lietus.").encode("cp1257")
+    assert decode_html(page, "text/html")[1] != "cp1257"

@@ -5,7 +5,7 @@ avg_word_too_long. They now take no word-length rule and the letter-share rule o
 import pytest
 from datatrove.data import Document
 
-from axk1.data.quality_filter import NO_SPACE_LANGUAGES, QualityConfig, QualityFilter, quality_reason
+from axk1.data.quality_filter import NO_SPACE_LANGUAGES, QualityConfig, QualityFilter, quality_reason, words_from_chars
 from axk1.text.korean import word_tokenize
 
 JAPANESE = ("東京は日本の首都であり、世界でも有数の大都市です。人口は約千四百万人で、多くの企業や大学が集まっています。\n"
@@ -18,6 +18,15 @@ CHINESE = ("北京是中华人民共和国的首都，也是全国的政治和�
            "北京的交通十分方便，地铁线路覆盖了城市的大部分地区。人们可以乘坐公共汽车或者骑自行车上班。\n"
            "春天的时候，公园里开满了鲜花；秋天的香山红叶吸引了无数市民前去观赏。冬天比较寒冷，有时会下雪。")
 
+# A short real page each: a city library's notice of its new opening hours (159 and 121 characters), 10 clauses
+# between punctuation; about 97 and 75 words as a segmented corpus counts them
+NOTICE_JA = ("市立図書館は、四月一日から開館時間を変更します。平日は午前九時から午後八時まで、土曜日と日曜日は午前十時から"
+             "午後六時までご利用いただけます。毎月第二月曜日は休館日です。本の貸出は一人十冊まで、期間は二週間です。"
+             "返却が遅れた場合は、次の貸出ができなくなりますのでご注意ください。詳しくは受付の職員にお問い合わせください。")
+NOTICE_ZH = ("市立图书馆自四月一日起调整开放时间。工作日开放时间为上午九点至晚上八点，周六和周日为上午十点至下午六点。"
+             "每月第二个星期一闭馆。每位读者最多可借阅十本书，借期为两周。逾期未还者将暂停借阅资格，请读者注意按时归还。"
+             "如有疑问，请咨询服务台工作人员。")
+
 
 def _doc(text: str, language: str) -> Document:
     return Document(text=text, id="d", metadata={"language": language})
@@ -26,8 +35,7 @@ def _doc(text: str, language: str) -> Document:
 @pytest.mark.parametrize("language, text", [("ja", JAPANESE), ("zh", CHINESE)])
 def test_japanese_and_chinese_prose_is_kept(language, text):
     assert min(map(len, text.split())) > 30  # what the words between spaces are in these languages
-    # (Kiwi's words in Chinese are clauses, fewer than the 50 of a Korean page this long)
-    assert QualityFilter(QualityConfig(min_words=20)).filter(_doc(text, language)) is True
+    assert QualityFilter().filter(_doc(text, language)) is True
 
 
 @pytest.mark.parametrize("language, text", [("ja", JAPANESE), ("zh", CHINESE)])
@@ -49,3 +57,44 @@ def test_languages_with_spaces_keep_gophers_measure():
     """A document labelled English that has no spaces is still removed: the exemption follows the language."""
     glued = "Thisisasentencewithoutanyspacesatallbetweenitswordsandsoitgoesonforever. " * 20 + "It ends here. " * 5
     assert QualityFilter().filter(_doc(glued, "en")) == (False, "avg_word_too_long")
+
+
+@pytest.mark.parametrize("tokenizer", ["kiwi", "regex"])
+@pytest.mark.parametrize("language, text", [("ja", NOTICE_JA), ("zh", NOTICE_ZH)])
+def test_a_short_real_page_counts_its_words_from_its_characters(tokenizer, language, text):
+    """The tokenizers' words are clauses here (the regex's 10 in either notice, Kiwi's 20 in the Chinese one), under
+    the 50 words a page needs: every such page was removed as too_few_words. Counted from the characters at a
+    segmented corpus's characters per word it is kept, and a page a third as long still has too few."""
+    assert len(word_tokenize(text, "regex")) == 10
+    qf = QualityFilter(QualityConfig(word_tokenizer=tokenizer))
+    assert qf.filter(_doc(text, language)) is True
+    assert qf.filter(_doc(text[:len(text) // 3], language)) == (False, "too_few_words")
+
+
+@pytest.mark.parametrize("language, text", [("ja", NOTICE_JA), ("zh", NOTICE_ZH)])
+def test_chars_per_word_0_counts_the_tokenizers_words_as_runs_before_it(language, text):
+    """How a run recorded before these settings was made (axk1/data/run_settings.py, ADDED_LATER)."""
+    before = QualityConfig(word_tokenizer="regex", chars_per_word_ja=0.0, chars_per_word_zh=0.0)
+    assert QualityFilter(before).filter(_doc(text, language)) == (False, "too_few_words")
+
+
+@pytest.mark.parametrize("language, text", [("ja", NOTICE_JA), ("zh", NOTICE_ZH)])
+def test_repeated_clauses_are_still_removed(language, text):
+    """A clause pair met once is no duplicate (over clauses, the first two of a short page were 0.29 of its
+    characters, over the 2-gram share), but a page that repeats its clauses is still removed by the n-gram rules."""
+    sentences = text.split("。")
+    spam = "。".join(sentences[:2] * 6) + "。"  # one line: the duplicated-line rules do not see it
+    reason = QualityFilter(QualityConfig(word_tokenizer="regex")).filter(_doc(spam, language))
+    assert reason[0] is False and reason[1].startswith(("top_", "dup_")), reason
+
+
+def test_words_from_chars_counts_a_spaced_scripts_word_once():
+    # "iPhone" and "15" a word each, and 6 characters (を今年発売。) at 1.5 a word: 2 + 4
+    assert words_from_chars("iPhone 15を 今年 発売。", 1.5) == 6.0
+    assert words_from_chars("北京 是首都。\n", 1.6) == pytest.approx(6 / 1.6)
+
+
+@pytest.mark.parametrize("value", [0.5, -1.0])
+def test_a_figure_under_one_character_a_word_is_refused(value):
+    with pytest.raises(ValueError, match=r"filters\.quality\.chars_per_word_zh = .*1 or more.*or 0"):
+        QualityConfig(chars_per_word_zh=value)

@@ -22,6 +22,16 @@ JSON_PAYLOADS = {
     "json-pretty": b"\xef\xbb\xbf\n" + json.dumps(ARTICLE, ensure_ascii=False, indent=2).encode(),
     "json-list": json.dumps([ARTICLE, ARTICLE]).encode(),
 }
+# JSONP: a news site's comment API answering jQuery's callback, and Express's res.jsonp; an HTML fragment to insert
+# rides inside the JSON
+COMMENTS = {"result": {"total": 2, "html": "<ul class=\"cmt\"><li>좋은 기사 감사합니다.</li></ul>",
+                       "list": [{"name": "김**", "text": "좋은 기사 감사합니다. 제설 차량이 빨리 와서 다행이었어요."},
+                                {"name": "이**", "text": "우리 동네도 눈이 많이 왔는데 금방 치워 주셨습니다."}]}}
+JSONP_PAYLOADS = {
+    "jquery": f"jQuery112406354624148863745_1701234567890({json.dumps(COMMENTS, ensure_ascii=False)});".encode(),
+    "express": f"/**/ typeof cb === 'function' && cb({json.dumps(COMMENTS)});".encode(),
+    "dotted": f"\n  window.App.loaded({json.dumps([ARTICLE], ensure_ascii=False, indent=1)})\n".encode(),
+}
 PAGE = f"<html><head><title>제설</title></head><body><article><p>{BODY}</p><p>{BODY}</p></article></body></html>"
 PAGES = {
     "plain": PAGE.encode(),
@@ -61,6 +71,21 @@ def test_pages_that_start_otherwise_stay_pages(tmp_path):
     assert len(got) == len(PAGES)
 
 
+def test_jsonp_served_as_text_html_fails_as_not_html(tmp_path):
+    """Kept as a page before: a document of braces, quoted keys and the callback's name."""
+    _warc(tmp_path / "jsonp.warc.gz", JSONP_PAYLOADS)
+    got = list(read_warc(tmp_path / "jsonp.warc.gz"))
+    assert [(type(g), g.reason) for g in got] == [(Skipped, "not_html (jsonp, served as text/html)")] * 3
+
+
+def test_jsonp_saved_as_a_html_file_fails(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "comments.html").write_bytes(JSONP_PAYLOADS["jquery"])
+    spec = SourceConfig(name="pages", type="html", path=str(tmp_path / "pages"))
+    [api] = read_source_file(spec, tmp_path / "pages" / "comments.html")
+    assert isinstance(api, Failure) and api.reason == "not_html (jsonp, in a file named .html)"
+
+
 def test_json_saved_as_a_html_file_fails_and_a_page_does_not(tmp_path):
     (tmp_path / "pages").mkdir()
     (tmp_path / "pages" / "api.html").write_bytes(JSON_PAYLOADS["json-utf8"])
@@ -92,6 +117,14 @@ def test_json_saved_as_a_html_file_fails_and_a_page_does_not(tmp_path):
     (b"async function load() { await fetch(u); }", "javascript"),
     (b'import { a } from "./a.js";\nconsole.log(a);', "javascript"),
     (b"let x;\nx = 2;", "javascript"),
+    # JSONP: a callback called on JSON and nothing more; prose with a word before a parenthesis is none
+    (b'cb({"a": 1})', "jsonp"),
+    (b'/* api */ cb([1, 2]);\n', "jsonp"),
+    (b'cb({"a": 1}); alert(1)', ""),  # more than the call: not JSONP, and "cb(" is no script's first word
+    (b"Note(see below): the meeting moved to Tuesday.", ""),
+    (b"Figure(1)", ""),  # a number is no JSON object or array
+    (b'Items([1, 2]) were sold out.', ""),
+    (b'cb({"unclosed": 1);', ""),
 ])
 def test_script_kind(payload, kind):
     assert script_kind(payload) == kind

@@ -107,10 +107,45 @@ def test_a_data_run_recorded_before_still_resumes_with_its_pipeline(tmp_path, mo
     cfg.filters.quality.min_alpha_words_ratio_other = 0.0
     cfg.filters.quality.min_stop_words_en = 0
     check_settings(cfg)  # no refusal: the relaunch resumes
+    # (the run kept Korean and English alone: the Japanese and Chinese word counts decided nothing in it, and it
+    # goes on under this launch's, unasked)
     assert json.loads((cfg.out / SETTINGS_FILE).read_text()) == {
         **json.loads(recorded), "dedup.min_jaccard": 0.0, "filters.quality.min_avg_word_length_other": 0.0,
         "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0,
-        "filters.quality.min_stop_words_en": 0}
+        "filters.quality.min_stop_words_en": 0, "filters.quality.chars_per_word_ja": 1.64,
+        "filters.quality.chars_per_word_zh": 1.6}
     cfg.filters.decontamination.ngram = 8
     with pytest.raises(ValueError, match=r"filters\.decontamination\.ngram \(13 -> 8\)"):
         check_settings(cfg)
+
+
+def test_a_data_run_recorded_before_that_kept_japanese_resumes_counting_its_words_as_then(tmp_path, monkeypatch):
+    """Japanese and Chinese words are counted from their characters now (filters.quality.chars_per_word_ja/_zh);
+    a run recorded before, whose filters.languages kept Japanese, counted the tokenizer's clauses: its relaunch is
+    asked for --filters.quality.chars_per_word_ja 0.0, which decides its Japanese pages as it did, and not for the
+    Chinese figure, which decided nothing there."""
+    from axk1.data.config import load_pipeline_config
+    from axk1.data.run_folder import SETTINGS_FILE
+    from axk1.data.run_settings import check_settings
+
+    root = tmp_path.resolve()
+    toml = _data_run(root)
+    monkeypatch.chdir(root)
+    recorded = json.loads((FIXTURES / "data_settings.json").read_text().replace("{root}", str(root)))
+    recorded["filters.languages"] = ["ko", "en", "ja"]
+    # the run as it was made, the settings added since the fixture included (the test above)
+    as_made = ["--filters.languages", '["ko", "en", "ja"]', "--pdf.min_hangul_space_ratio", "0.04",
+               "--dedup.min_jaccard", "0.0", "--filters.quality.min_stop_words_en", "0",
+               "--filters.quality.min_avg_word_length_other", "0.0", "--filters.quality.max_avg_word_length_other",
+               "0.0", "--filters.quality.min_alpha_words_ratio_other", "0.0"]
+    cfg = load_pipeline_config(toml, as_made)
+    cfg.out.mkdir(parents=True)
+    (cfg.out / SETTINGS_FILE).write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match=r"^[^(]*filters\.quality\.chars_per_word_ja \(0\.0 -> 1\.64\)[^(]*\("
+                       r"filters\.quality\.chars_per_word_ja is newer than that run.*pass "
+                       r"--filters\.quality\.chars_per_word_ja 0\.0 to go on") as refused:
+        check_settings(cfg)
+    assert "chars_per_word_zh" not in str(refused.value)
+    check_settings(load_pipeline_config(toml, as_made + ["--filters.quality.chars_per_word_ja", "0.0"]))  # resumes
+    written = json.loads((cfg.out / SETTINGS_FILE).read_text())
+    assert (written["filters.quality.chars_per_word_ja"], written["filters.quality.chars_per_word_zh"]) == (0.0, 1.6)

@@ -297,3 +297,21 @@ def test_a_micro_batch_that_does_not_divide_a_ranks_rows_is_noted(tmp_path, caps
     assert "8 rows per rank in micro-batches of 3: the last holds 2" in capsys.readouterr().out
     assert main(["train", str(recipe), "--dry-run", "--batch.micro_batch", "4"]) == 0
     assert "micro-batches of" not in capsys.readouterr().out
+
+
+def test_a_micro_batch_that_does_not_divide_a_ranks_rows_is_noted_when_the_run_starts(tmp_path, capsys):
+    """The dry run said it; a launch without one trained 3 + 3 + 2 a step and said nothing. The note names the rows,
+    the micro_batch and the divisors near it that avoid the second shape."""
+    from axk1.train.dry_run import micro_batch_notes
+
+    recipe = write_recipe(tmp_path)  # global_sequences 8, one rank
+    assert main(["train", str(recipe), "--max-steps", "1", "--batch.micro_batch", "3"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "micro-batches of" in line]
+    assert notes == [f"note: stage {s!r} at seq_len 32: 8 rows per rank in micro-batches of 3: the last holds 2 (a "
+                     "second shape each step, recompiled under compile); set [batch] micro_batch to a divisor of 8 (2 "
+                     "or 4) to avoid it" for s in ("s1", "s2")]
+    # over two data-parallel ranks each holds 4 rows; a micro_batch that divides them, or past them, says nothing
+    assert micro_batch_notes(load_recipe(recipe, ["--batch.micro_batch", "3"]), 2)[0].startswith(
+        "stage 's1' at seq_len 32: 4 rows per rank in micro-batches of 3: the last holds 1")
+    for fits in ("4", "8", "16"):
+        assert micro_batch_notes(load_recipe(recipe, ["--batch.micro_batch", fits]), 1) == []

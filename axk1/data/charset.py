@@ -26,7 +26,9 @@ Encoding Standard maps both labels to one decoder). Order:
      a guess of a single-byte Latin codepage other than CP1252 (CP1250, CP1257, CP1258...) for a page declaring no
      charset gives way to CP1252 where that decodes strictly and reads no less like words than the guess (the
      WHATWG default; the guess read Western pages as mojibake, "naďve", "garēon", "Ł5"; a Polish CP1250 page, as
-     CP1252 "za¿ó³æ", or a Turkish CP1254 one, "Þiþli", keeps its guess).
+     CP1252 "za¿ó³æ", or a Turkish CP1254 one, "Þiþli", keeps its guess); before that, a page declaring no charset
+     whose accented letters read as CP1257 are one Baltic language's, and read as the guess or CP1252 are no one
+     language's, is CP1257 (Lithuanian, Latvian: guessed as CP1250, CP1252 or CP1258, latin_alphabets).
 A page none of these decode is "undecodable", with the byte where UTF-8 breaks (the reader counts it; it is never
 decoded with replacement characters).
 """
@@ -37,6 +39,7 @@ import codecs
 import re
 import unicodedata
 
+from axk1.data.latin_alphabets import BALTIC, OTHER, accented_letters, language_of
 from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -152,6 +155,9 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
             if korean_declared and len(text) == len(payload) and reads_korean(payload.decode("cp949", "ignore")):
                 raise UndecodableError(f"the page declares {header or meta} and reads as Korean CP949, but is "
                                        f"damaged beyond repair ({why[0]}); a guess of {codec} would be mojibake")
+            if not (header or meta) and codec in _OTHER_LATIN | {"cp1252"} \
+                    and (baltic := _baltic(payload, text)) is not None:
+                return baltic, "cp1257"
             if not (header or meta) and codec in _OTHER_LATIN and (western := attempt("cp1252")) is not None \
                     and _reads_as_html(western) and _odd_in_words(western) <= _odd_in_words(text):
                 return western, "cp1252"
@@ -171,6 +177,20 @@ def _odd_in_words(text: str) -> int:
     sample = text[:65536]
     return sum(1 for i in range(1, len(sample) - 1) if sample[i] in _RARE_LATIN or (
         not sample[i].isascii() and not sample[i].isalpha() and sample[i - 1].isalpha() and sample[i + 1].isalpha()))
+
+
+def _baltic(payload: bytes, guessed: str) -> str | None:
+    """The page as CP1257 when its accented letters read so are one Baltic language's and, read as the guess or as
+    CP1252 (the WHATWG default), are no one language's (latin_alphabets): charset_normalizer read real Lithuanian
+    and Latvian pages as CP1250, CP1252 or CP1258 mojibake."""
+    try:
+        baltic = payload.decode("cp1257")
+    except UnicodeDecodeError:
+        return None
+    if not _reads_as_html(baltic) or language_of(accented_letters(baltic), BALTIC) is None:
+        return None
+    readings = [guessed] + [t for t in (_strict(payload, "cp1252"),) if t is not None]
+    return None if any(language_of(accented_letters(t), BALTIC | OTHER) for t in readings) else baltic
 
 
 def utf16_without_bom(payload: bytes) -> str | None:

@@ -9,7 +9,8 @@ code line is a word, removed 9 of 48 real English documentation pages). English 
 take Gopher's stop-word rule, which FineWeb keeps: at least 2 of "the, be, to, of, and, that, have, with" (keyword
 spam and pages of code have none; the Korean stop-word rule is Korean only). Languages written without spaces
 (NO_SPACE_LANGUAGES: Japanese, Chinese, Thai...) have no words between spaces: they take the Korean letter-share
-rule over the tokenizer's words and no word-length rule. Code documents skip the prose filters and go through
+rule over the tokenizer's words and no word-length rule; Japanese and Chinese documents count their words from their
+characters (the figures above _SPACED_RUN_RE). Code documents skip the prose filters and go through
 axk1/data/code_filter.py instead.
 """
 
@@ -47,6 +48,13 @@ NO_SPACE_LANGUAGES = frozenset(("ja", "zh", "yue", "wuu", "th", "lo", "km", "my"
 # constitution, 1.74 to 2.30). Counted as they are, a bill's 884 eojeol over 183 line breaks made 0.207 breaks a
 # word, over the 0.196 limit: every real bill was removed as a list. A Korean document's eojeol count twice.
 EOJEOL_MORPHEMES = 2.0
+# Japanese and Chinese have no word boundaries a tokenizer here finds: Kiwi and the regex give clauses (a real
+# 160-character Japanese notice was 10 regex words, a 120-character Chinese one 10 and 20 Kiwi words) and every short
+# real page failed too_few_words. Their words are counted as characters (spaces left out) over a segmented corpus's
+# characters per word, punctuation counted on both sides as the corpora count it: UD Japanese-GSD (short-unit words)
+# 1.64 in dev and test; UD Chinese-GSDSimp 1.58 and 1.60, the SIGHAN 2005 bakeoff's PKU and MSR training sets 1.65
+# and 1.71 (docs/data.md). A run of letters or digits of a spaced script ("iPhone", "2024") is one word, as there.
+_SPACED_RUN_RE = re.compile(r"[^\W\u2e80-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]+")
 
 
 @dataclass
@@ -69,6 +77,9 @@ class QualityConfig:
     min_stop_words_en: int = 2              # English documents: Gopher's (ENGLISH_STOP_WORDS), counted over the
     # words between spaces, any case, punctuation stripped ("The" and "that," count); 0: no English rule (runs made
     # before this key)
+    chars_per_word_ja: float = 1.64         # Japanese and Chinese documents count their words as their
+    chars_per_word_zh: float = 1.6          # characters over this (the figures above _SPACED_RUN_RE); 0: the
+    # tokenizer's words, clauses in these languages, as runs made before these keys counted them
     min_line_punct_ratio: float = 0.062
     max_new_line_ratio: float = 0.196
     max_dup_line_frac: float = 0.374
@@ -95,6 +106,11 @@ class QualityConfig:
         if self.min_stop_words_en < 0:  # no document has fewer than 0: the rule would be off without saying so
             raise ValueError(f"filters.quality.min_stop_words_en = {self.min_stop_words_en}: a count of words, 0 "
                              "(no English stop-word rule) or more")
+        for key in ("chars_per_word_ja", "chars_per_word_zh"):
+            if getattr(self, key) != 0 and not getattr(self, key) >= 1:  # below 1 a word is less than a character
+                raise ValueError(f"filters.quality.{key} = {getattr(self, key)}: characters a word, 1 or more (the "
+                                 "default is a segmented corpus's figure, docs/data.md), or 0 to count the "
+                                 "tokenizer's words")
         for key in ("min_alpha_words_ratio", "min_alpha_words_ratio_other"):
             if not 0 <= getattr(self, key) <= 1:  # a share: above 1 removed every document as non_alpha_words
                 raise ValueError(f"filters.quality.{key} = {getattr(self, key)}: a share of the words, from 0 to 1")
@@ -109,13 +125,29 @@ def skips_prose_filters(doc: Document) -> bool:
     return not is_prose(doc) or doc.metadata.get("skip_filters", False)
 
 
+def chars_per_word(cfg: QualityConfig, language: str | None) -> float:
+    """The characters-per-word figure `language`'s words are counted by, or 0 (its tokenizer's words)."""
+    return {"ja": cfg.chars_per_word_ja, "zh": cfg.chars_per_word_zh}.get(language or "", 0.0)
+
+
+def words_from_chars(text: str, per_word: float) -> float:
+    """How many words `text` holds, written without spaces at `per_word` characters a word: its characters but
+    spaces, a run of letters or digits of a spaced script counting as one word."""
+    spaced = _SPACED_RUN_RE.findall(text)
+    chars = len("".join(text.split())) - sum(map(len, spaced))
+    return len(spaced) + chars / per_word
+
+
 def quality_reason(text: str, words: list[str], cfg: QualityConfig, korean: bool, pdf: bool = False,
-                   english: bool = False, spaced: bool = True) -> str | None:
+                   english: bool = False, spaced: bool = True, per_word: float = 0.0) -> str | None:
     """Why the document fails a quality rule, or None. `spaced`: its language puts spaces between words (False for
-    NO_SPACE_LANGUAGES)."""
+    NO_SPACE_LANGUAGES); `per_word`: its words are counted from its characters (chars_per_word), 0 = `words`."""
     n = len(words)
-    # in morphemes, the unit of the thresholds below (EOJEOL_MORPHEMES)
-    counted = n * EOJEOL_MORPHEMES if korean and cfg.word_tokenizer == "regex" else n
+    # in morphemes, the unit of the thresholds below (EOJEOL_MORPHEMES), or words of the segmented corpora
+    if per_word:
+        counted = words_from_chars(text, per_word)
+    else:
+        counted = n * EOJEOL_MORPHEMES if korean and cfg.word_tokenizer == "regex" else n
     if counted < cfg.min_words:
         return "too_few_words"
     limit = cfg.max_words_pdf if pdf else cfg.max_words
@@ -183,7 +215,11 @@ def _alpha_words_ratio(words: list[str], drop_marks: bool) -> float:
     return sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
 
 
-def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | None:
+def repetition_reason(text: str, words: list[str], cfg: QualityConfig, clauses: bool = False) -> str | None:
+    """Why the document fails a repetition rule, or None. `clauses`: `words` are the tokenizer's clauses of a
+    language counted from its characters (chars_per_word): datatrove's top n-gram is the most common one even when
+    met once, and a short Japanese or Chinese page's first two clauses alone were over the 2-gram share (0.29 of a
+    120-character notice), so there an n-gram met once is no duplicate; repeated clauses still count."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if lines:
         counts = Counter(lines)
@@ -200,7 +236,7 @@ def repetition_reason(text: str, words: list[str], cfg: QualityConfig) -> str | 
     size = max(1, len(text))
     for n, thr in sorted(cfg.top_n_grams.items()):
         grams = get_n_grams(words, n)
-        if grams and find_top_duplicate(grams) / size > thr:
+        if grams and (not clauses or len(set(grams)) < len(grams)) and find_top_duplicate(grams) / size > thr:
             return f"top_{n}_gram"
     for n, thr in sorted(cfg.dup_n_grams.items()):
         if find_all_duplicate(words, n) / size > thr:
@@ -224,9 +260,10 @@ class QualityFilter(BaseFilter):
         words = word_tokenize(text, self.config.word_tokenizer)
         language = doc.metadata.get("language")
         pdf = doc.metadata.get("source_type") == "pdf"
+        per_word = chars_per_word(self.config, language)
         reason = (quality_reason(text, words, self.config, language == "ko", pdf, english=language == "en",
-                                 spaced=language not in NO_SPACE_LANGUAGES)
-                  or repetition_reason(text, words, self.config))
+                                 spaced=language not in NO_SPACE_LANGUAGES, per_word=per_word)
+                  or repetition_reason(text, words, self.config, clauses=bool(per_word)))
         if reason:
             return False, reason
         return True

@@ -80,16 +80,30 @@ def _path_setting(key: str, value: Any, base: Path | None) -> Any:
 # Settings added after runs were recorded without them, each with the value that reproduces how such a run was made:
 # near-duplicates removed on LSH alone before the candidate-pair check (axk1/data/dedup_check.py) existed; the
 # Korean average word length range and letter share applied to every language before other languages had theirs;
-# English documents had no stop-word rule.
+# English documents had no stop-word rule; Japanese and Chinese documents counted the tokenizer's words (clauses).
 ADDED_LATER = {"dedup.min_jaccard": 0.0, "filters.quality.min_avg_word_length_other": 0.0,
                "filters.quality.max_avg_word_length_other": 0.0, "filters.quality.min_alpha_words_ratio_other": 0.0,
-               "filters.quality.min_stop_words_en": 0}
+               "filters.quality.min_stop_words_en": 0, "filters.quality.chars_per_word_ja": 0.0,
+               "filters.quality.chars_per_word_zh": 0.0}
+# Those of them that decide the documents of one language alone: a run whose filters.languages did not keep that
+# language never had such a document reach the rule, so it resumes under this launch's value without being asked.
+ADDED_LATER_LANGUAGE = {"filters.quality.chars_per_word_ja": "ja", "filters.quality.chars_per_word_zh": "zh"}
 
 
-def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
+def _added_later(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The value each ADDED_LATER setting had in a run recorded before it existed: its old behaviour, or this
+    launch's value where that run kept no document of the one language the setting decides."""
+    languages = before.get("filters.languages")
+    kept = languages if isinstance(languages, list) else []
+    return {k: now[k] if k in now and k in ADDED_LATER_LANGUAGE and ADDED_LATER_LANGUAGE[k] not in kept else v
+            for k, v in ADDED_LATER.items()}
+
+
+def _recorded(before: dict[str, Any], out: Path, now: dict[str, Any]) -> dict[str, Any]:
     """A settings.json as this version writes it. One written before paths were resolved holds them as the run
     was given them, relative paths relative to the folder it was launched from: that folder is found from
-    run.output_dir, which names this very folder, so that a run made then still resumes."""
+    run.output_dir, which names this very folder, so that a run made then still resumes. `now`: this launch's
+    settings (for ADDED_LATER_LANGUAGE)."""
     old_out = before.get("run.output_dir")
     base = None
     if isinstance(old_out, str) and old_out and not Path(old_out).is_absolute() and ".." not in Path(old_out).parts:
@@ -97,7 +111,7 @@ def _recorded(before: dict[str, Any], out: Path) -> dict[str, Any]:
         parents = out.resolve().parents
         if depth <= len(parents):  # (a folder moved to a shallower place cannot be the one it names)
             base = parents[depth - 1] if depth else out.resolve()
-    before = {**ADDED_LATER, **before}  # a run recorded before a setting existed was made with its old behaviour
+    before = {**_added_later(before, now), **before}  # a run recorded before a setting: its old behaviour
     return {k: _path_setting(k, v, base) if _is_path_key(k) else v for k, v in before.items()}
 
 
@@ -133,7 +147,7 @@ def check_settings(cfg: PipelineConfig, force: bool = False, pipeline_file: str 
                    f"--force to delete the pipeline's outputs in {out} and run afresh, or delete {path} if this "
                    "launch's settings are the ones that run was made with")
         before_file = read_json_file(path, damaged, what="data-run settings", need_object=True)
-        before = _recorded(before_file, out)
+        before = _recorded(before_file, out, settings)
         changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
         if changed:
             shown = ", ".join(f"{k} ({before.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])

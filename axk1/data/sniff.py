@@ -1,7 +1,7 @@
 """What a web payload is by its first bytes, before any charset is tried: markup (`looks_like_html`), or a file of
 another kind (`binary_kind`: a PDF, an image, an archive, gzip; or NUL bytes and no markup), or a script's data
-served as a page (`script_kind`: JSON, JavaScript; an API's JSON labelled text/html was kept as a "document" of
-braces and quoted keys). Both web sources ask:
+served as a page (`script_kind`: JSON, JSONP, JavaScript; an API's JSON labelled text/html was kept as a "document"
+of braces and quoted keys). Both web sources ask:
 a WARC record's payload, whatever its server called it, and a saved page of an `html` source, whatever its name
 (a PDF or PNG named .html failed as "undecodable ... not UTF-8", where the same bytes in a WARC were not_html)."""
 
@@ -24,6 +24,11 @@ _SCRIPT_START = re.compile(
     rb"export\s+(?:default|var|let|const|function|async|class)\b|export\s*[{*]|[\"']use strict[\"']|"
     rb"\(\s*function\b|!function\b|\(\s*\(\s*\)\s*=>|(?:window|document|self)\.[\w$]|"
     rb"define\(|require\()")
+# JSONP, an API's JSON handed to a callback: `jQuery1124_1701({...});`, or Express's res.jsonp
+# `/**/ typeof cb === 'function' && cb({...});` (the comment goes with the others below). What follows the
+# parenthesis must be JSON to its closing one (_jsonp_argument): a word and a parenthesis start prose too.
+_JSONP_CALL = re.compile(rb"(?:typeof\s+[\w$.]+\s*===?\s*[\"']function[\"']\s*&&\s*)?"
+                         rb"[A-Za-z_$][\w$]*(?:\.[\w$]+)*\s*\(")
 # comments before a script's first statement (a bundle's /*! licence */): skipped, the statement decides
 _LEADING_COMMENTS = re.compile(rb"(?:\s*(?://[^\n]*|/\*.*?\*/))+\s*", re.DOTALL)
 _MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
@@ -50,20 +55,39 @@ def binary_kind(payload: bytes) -> str:
     return ""
 
 
+def _json_container(data: bytes) -> bool:
+    """Whether all of `data` is one JSON object or array."""
+    try:
+        return isinstance(json.loads(data), (dict, list))
+    except ValueError:  # (UnicodeDecodeError and JSONDecodeError both): not JSON, whatever it is
+        return False
+
+
+def _jsonp_argument(statement: bytes) -> bool:
+    """Whether `statement` is one callback call on a JSON object or array, and nothing more: JSONP. Markup inside
+    the JSON's strings (an HTML fragment to insert) is data like any other there."""
+    call = _JSONP_CALL.match(statement)
+    if not call:
+        return False
+    rest = statement[call.end():].rstrip()
+    rest = rest[:-1].rstrip() if rest.endswith(b";") else rest
+    return rest.endswith(b")") and _json_container(rest[:-1])
+
+
 def script_kind(payload: bytes) -> str:
-    """"json" for a payload that is a JSON object or array (all of it parses), "javascript" for one whose first
-    statement (after any comments) is a script's (`function f(`, `var x =`, `import ... from "..."`, ...) and that
-    holds no tag of markup at all, "" otherwise: a page that starts with whitespace, a byte-order
-    mark, a comment or plain text, or a template's `{{ ... }}`, stays a page."""
+    """"json" for a payload that is a JSON object or array (all of it parses), "jsonp" for one that is a callback
+    called on one (`cb({...});`), "javascript" for one whose first statement (after any comments) is a script's
+    (`function f(`, `var x =`, `import ... from "..."`, ...) and that holds no tag of markup at all, "" otherwise: a
+    page that starts with whitespace, a byte-order mark, a comment or plain text, or a template's `{{ ... }}`, stays
+    a page."""
     body = payload[3:] if payload.startswith(b"\xef\xbb\xbf") else payload
     body = body.lstrip()
     if body[:1] in (b"{", b"["):
-        try:
-            return "json" if isinstance(json.loads(body), (dict, list)) else ""
-        except ValueError:  # (UnicodeDecodeError and JSONDecodeError both): not JSON, whatever it is
-            return ""
+        return "json" if _json_container(body) else ""
     comments = _LEADING_COMMENTS.match(body)
     statement = body[comments.end():] if comments else body
+    if _jsonp_argument(statement):
+        return "jsonp"
     if _SCRIPT_START.match(statement) and not _TAG.search(body):
         return "javascript"
     return ""

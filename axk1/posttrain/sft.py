@@ -26,7 +26,7 @@ from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.posttrain.run_end import export_after_training
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
-from axk1.train.dry_run import batch_notes
+from axk1.train.dry_run import batch_notes, micro_batch_notes
 from axk1.train.loss import IGNORE_INDEX
 from axk1.train.recipe import load_recipe, parse_recipe
 from axk1.train.step_checks import check_step_shapes, check_warmup
@@ -222,7 +222,8 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     try:
         if trainer.is_main:
             print(sampler.report.summary(), flush=True)
-            for note in batch_notes(recipe):
+            dp_size = trainer.parallel.dp_size if trainer.parallel else 1
+            for note in batch_notes(recipe) + micro_batch_notes(recipe, dp_size):
                 print(f"note: {note}", flush=True)
             out.mkdir(parents=True, exist_ok=True)
             (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))

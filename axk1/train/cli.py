@@ -171,7 +171,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
 def _train(args: argparse.Namespace) -> int:
     from axk1.checkpoint.dcp import resume_on_restart
     from axk1.train.data_budget import print_budget
-    from axk1.train.dry_run import batch_notes
+    from axk1.train.dry_run import batch_notes, micro_batch_notes
     from axk1.train.recipe import load_recipe
     from axk1.train.trainer import Trainer
 
@@ -182,7 +182,7 @@ def _train(args: argparse.Namespace) -> int:
     say = print if trainer.is_main else (lambda *a, **k: None)
     print_budget(recipe, trainer.sampler.shards, say, trainer.held_out_shards)
     _note_unused_vocab(recipe, say, trainer.config.vocab_size)
-    for note in batch_notes(recipe):
+    for note in batch_notes(recipe) + micro_batch_notes(recipe, trainer.parallel.dp_size if trainer.parallel else 1):
         say(f"note: {note}")
     if recipe.run.max_steps > trainer.sampler.total_steps:
         say(f"note: max_steps {recipe.run.max_steps} is past the recipe's {trainer.sampler.total_steps} steps: the "

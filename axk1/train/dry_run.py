@@ -110,10 +110,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                              f"{padding:.0%} of the rows) to keep step")
         # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
         micro = min(recipe.batch.micro_batch, per_rank)
-        if per_rank % micro:  # the loss is the same (micro-batches are weighted by their labels); the shapes are not
-            out.notes.append(f"stage {stage!r} at seq_len {L}: {per_rank:,} rows per rank in micro-batches of "
-                             f"{micro}: the last holds {per_rank % micro} (a second shape each step, recompiled "
-                             f"under compile); a micro_batch dividing {per_rank:,} avoids it")
+        if note := micro_batch_note(stage, L, per_rank, micro):
+            out.notes.append(note)
         # one rank: without torchrun; a CPU rank's without a GPU's reserve and with the CPU loss's buffers
         memory = recipe.step_account(config, L, micro, world_size, accelerator=out.on_gpus)
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
@@ -131,6 +129,29 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.problems += problems
         out.notes += notes
     return out
+
+
+def micro_batch_note(stage: str, seq_len: int, per_rank: int, micro: int) -> str:
+    """What a micro_batch that does not divide a rank's rows does, with the micro_batch values near it that do;
+    "" when it divides them. The loss is the same (micro-batches are weighted by their labels); the shapes are not."""
+    if per_rank % micro == 0:
+        return ""
+    divisors = [d for d in range(1, per_rank + 1) if per_rank % d == 0]
+    near = [str(d) for d in ([d for d in divisors if d < micro][-1:] + [d for d in divisors if d > micro][:1])]
+    return (f"stage {stage!r} at seq_len {seq_len}: {per_rank:,} rows per rank in micro-batches of {micro}: the last "
+            f"holds {per_rank % micro} (a second shape each step, recompiled under compile); set [batch] micro_batch "
+            f"to a divisor of {per_rank:,} ({' or '.join(near)}) to avoid it")
+
+
+def micro_batch_notes(recipe: Recipe, dp_size: int) -> list[str]:
+    """micro_batch_note for each shape a run's steps take over `dp_size` data-parallel ranks: said at the start of
+    a run (`axk1 train`, `axk1 sft`) as the dry run says it, where a launch without the dry run heard nothing."""
+    notes = []
+    for stage, L, seqs in recipe.step_shapes():
+        per_rank = max(1, seqs // dp_size)
+        if note := micro_batch_note(stage, L, per_rank, min(recipe.batch.micro_batch, per_rank)):
+            notes.append(note)
+    return notes
 
 
 def init_from_check(recipe: Recipe, config) -> tuple[list[str], list[str]]:
