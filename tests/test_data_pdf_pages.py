@@ -78,6 +78,49 @@ def _no_pages_pdf(path):
     return path
 
 
+def _object_stream_pdf(path, objects: list[bytes]):
+    """A PDF 1.5 whose objects 1.. (1: the catalog) sit in one Flate-compressed object stream, found through a
+    cross-reference stream, as qpdf and pikepdf write them."""
+    import struct
+    import zlib
+
+    body, offsets = b"", []
+    for o in objects:
+        offsets.append(len(body))
+        body += o + b"\n"
+    header = b" ".join(b"%d %d" % (n, off) for n, off in enumerate(offsets, 1)) + b"\n"
+    packed = zlib.compress(header + body)
+    n = len(objects)
+    out = b"%PDF-1.5\n"
+    at_stream = len(out)
+    out += (b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Length %d /Filter /FlateDecode >>\nstream\n"
+            % (n + 1, n, len(header), len(packed)) + packed + b"\nendstream\nendobj\n")
+    at_xref = len(out)
+    rows = [(0, 0, 65535)] + [(2, n + 1, i) for i in range(n)] + [(1, at_stream, 0), (1, at_xref, 0)]
+    xref = b"".join(struct.pack(">BIH", *r) for r in rows)
+    out += (b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n"
+            % (n + 2, n + 3, len(xref)) + xref + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at_xref)
+    path.write_bytes(out)
+    return path
+
+
+def test_an_empty_page_tree_inside_an_object_stream_is_no_pages(tmp_path):
+    """Reported `corrupt` ("gave no reason") when the page tree was compressed where a search of the file's bytes
+    does not see it; qpdf checks such a file as valid."""
+    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
+    path = _object_stream_pdf(tmp_path / "objstm.pdf", [catalog, b"<< /Type /Pages /Kids [] /Count 0 >>"])
+    for source in (path, path.read_bytes()):
+        with pytest.raises(PdfError) as e:
+            extract_pdf(source, PdfConfig(ocr="none"))
+        assert e.value.reason == "no_pages", str(e.value)
+    # a page object in the stream: not a document without pages, whatever else is wrong with it
+    from axk1.data.pdf_bytes import has_no_pages
+
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
+    tree = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    assert not has_no_pages(_object_stream_pdf(tmp_path / "paged.pdf", [catalog, tree, page]))
+
+
 @pytest.mark.parametrize("before,reason", [("encrypted", "encrypted"), ("corrupt", "corrupt")])
 def test_a_files_failure_reason_is_its_own_not_the_file_befores(tmp_path, before, reason):
     """PDFium's last error outlives a document and is not set by every failure: a PDF with no pages read after an

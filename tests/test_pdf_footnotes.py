@@ -134,3 +134,15 @@ def test_marks_one_after_another_all_go(tmp_path):
     assert res.text.replace("\n", " ") == ("폰트에 RawFeature=vertical 옵션을 준다. 세로쓰기에서 효과는 제6절을 참조. "
                                          "각주는 한 번 12 38 같은 숫자는 그대로 둔다. 이 줄이 더 길다.")
     assert res.dropped["footnote_marks"] == 5
+
+
+def test_a_mark_read_as_a_line_of_its_own_is_left_out_but_not_an_exponent():
+    from axk1.data.pdf_footnotes import mark_lines
+    from axk1.data.pdf_lines import Line
+
+    prose = Line("특수문자의 예를 표 1.1에서 보였다.", 72, 600, 300, 610.5, 10.5)
+    mark = Line("1", 300.5, 604.5, 303, 610, 6.1)           # LibreOffice: after the paragraph's last word, raised
+    formula = Line("k2 =", 72, 500, 100, 510.5, 10.5)
+    power = Line("2", 100.5, 504.5, 103, 510, 6.1)           # lshort-ko.pdf: `π²/6`'s numerator, not a mark
+    lone = Line("3", 200, 400, 203, 406, 6.1)                 # stands at the end of nothing
+    assert mark_lines([prose, mark, formula, power, lone]) == [mark]

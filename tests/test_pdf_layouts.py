@@ -38,6 +38,12 @@ def test_a_footnotes_number_set_on_its_baseline_gets_its_space(report):
     assert "1훈민정음" not in report.text and "2훈민정음" not in report.text
 
 
+def test_each_footnote_is_a_paragraph_of_its_own(report):
+    # page 2's two footnotes, each a line, were joined: `… 지정되어 있다. 2 훈민정음 해례본은 …`
+    notes = [ln for ln in report.text.split("\n") if ln.startswith(("1 훈민정음", "2 훈민정음"))]
+    assert len(notes) == 2 and all(ln.count("훈민정음 해례본은") == 1 for ln in notes), notes
+
+
 def test_a_number_glued_to_a_counter_is_no_footnote_number():
     body = [Line("본문 " * 20, 72, 700 - 14 * i, 520, 711 - 14 * i, 11.0) for i in range(5)]
     small = [Line("1훈민정음 해례본은 간송미술관이 소장하고 있다.", 72, 90, 350, 99, 9.0),
@@ -71,6 +77,25 @@ def test_justified_two_column_paragraphs_are_joined():
                  "모음 열 개를 조합하여 음절을 만들며, 과학적인 원리에 따라 만들어진 문자로 널리 알려져 있다. "
                  "유네스코는 훈민정음 해례본을 세계기록유산으로 지정하였다."):
         assert para in lines, res.text[:600]
+
+
+def test_libreoffice_columns_a_tenth_of_a_centimetre_apart():
+    # 0.1 cm column spacing, a full-width title and abstract, a table and footnotes: page 1 was read as one column,
+    # each footnote mark after a paragraph's last word stayed as a line `1`, and the footnotes ran together
+    res = extract_pdf(FIXTURES / "ko_2col_narrow.pdf", PdfConfig(ocr="none"))
+    assert res.page_methods[0] == "pdfium-columns"
+    lines = res.text.split("\n")
+    assert not [ln for ln in lines if ln.isdigit()]
+    assert res.dropped["footnote_marks"] == 5
+    assert ("기자들은 시장 골목에서 문서 분석 결과를 자세히 설명했다. 운영진은 서울에서 재난 대응 훈련을 자세히 "
+            "설명했다. 게다가 예산이 부족했기 때문에 정부는 건강 검진 안내를 꼼꼼하게 검토했습니다.") in lines
+    for note in ("1 요리사는 온라인 게시판에서 역사 유물을 조용히 살펴보았다. 게다가 오류가 자주 발생했기 때문에 시청은 "
+                 "역사 유물을 새롭게 개선했습니다.",
+                 "2 하지만 사람들의 관심이 높아져서 개발자들은 오래된 기록을 체계적으로 분류했다. 관광객들은 재난 대응 "
+                 "훈련을 나란히 비교했다.",
+                 "3 시민들은 환경 보호 정책을 함께 정리하였다. 선생님은 전시장 입구에서 문서 분석 결과를 빠르게 "
+                 "준비했습니다."):
+        assert note in lines, note
 
 
 def test_a_stretched_line_joins_only_at_its_blocks_justified_edge():

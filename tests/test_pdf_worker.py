@@ -192,3 +192,37 @@ def test_a_page_pdfium_cannot_load_is_a_corrupt_input_not_an_extractor_error(tmp
     res = extract_pdf(mixed, cfg)
     assert res.text == "Readable text"
     assert [p["reason"].split(" ")[0] for p in res.rejected_pages] == ["corrupt_page"]
+
+
+def _form_pdf(forms: dict[int, tuple[dict[str, int], str]]) -> bytes:
+    """A page drawing form 5 (`/X1 Do`); `forms`: object number -> (its XObject names, its content)."""
+    objs = [b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n",
+            b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n",
+            b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Resources << /XObject << /X1 5 0 R >> >> "
+            b"/Contents 4 0 R >> endobj\n",
+            b"4 0 obj << /Length 7 >> stream\n/X1 Do\nendstream endobj\n"]
+    for num, (names, content) in forms.items():
+        refs = " ".join(f"/{n} {o} 0 R" for n, o in names.items())
+        objs.append(f"{num} 0 obj << /Type /XObject /Subtype /Form /BBox [0 0 200 200] /Resources << /XObject << "
+                    f"{refs} >> >> /Length {len(content)} >> stream\n{content}\nendstream endobj\n".encode())
+    return b"%PDF-1.4\n" + b"".join(objs) + b"trailer << /Root 1 0 R /Size 9 >>\n%%EOF\n"
+
+
+def test_a_form_that_draws_itself_twice_fails_as_such_before_it_fills_the_memory(tmp_path):
+    """Drawn, its copies double at every level PDFium allows: the file failed as `pdf_memory_limit`, at any cap."""
+    twice = tmp_path / "twice.pdf"
+    twice.write_bytes(_form_pdf({5: ({"X1": 5}, "/X1 Do /X1 Do")}))
+    around = tmp_path / "around.pdf"  # two forms, one drawing the other twice: the same around a cycle
+    around.write_bytes(_form_pdf({5: ({"X2": 6}, "/X2 Do /X2 Do"), 6: ({"X1": 5}, "/X1 Do")}))
+    with PdfWorker(PdfConfig(ocr="none", max_memory_mb=300)) as worker:
+        for path, forms in ((twice, "5"), (around, "5, 6")):
+            with pytest.raises(PdfError) as e:
+                worker.extract(path)
+            assert e.value.reason == "recursive_form" and f"Form XObject(s) {forms} draw" in e.value.detail
+        # a form drawing itself once, or two forms each other once: PDFium cuts them short; the file is read
+        for name, forms in (("once", {5: ({"X1": 5}, "/X1 Do")}), ("mutual", {5: ({"X2": 6}, "/X2 Do"),
+                                                                              6: ({"X1": 5}, "/X1 Do")})):
+            (tmp_path / f"{name}.pdf").write_bytes(_form_pdf(forms))
+            with pytest.raises(PdfError) as e:
+                worker.extract(tmp_path / f"{name}.pdf")
+            assert e.value.reason == "no_text", e.value  # nothing drawn has text: not recursive_form

@@ -10,13 +10,13 @@ their measured widths (pdf_reflow). Text is NFC (never NFKC).
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from axk1.data.pdf_footnotes import space_footnote_numbers
+from axk1.data.pdf_bytes import has_no_pages, multiplying_forms_of
 from axk1.data.pdf_garbage import MIN_HANGUL_SPACE_RATIO, byte_mapped_blocks, clean_span, page_garbage_reason
 from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
@@ -111,6 +111,11 @@ def _open(source: str | Path | bytes):
             source = _decompressed(path)
     if not source:
         raise PdfError("empty_file")
+    forms = multiplying_forms_of(source)  # before PDFium draws them: it failed as memory_limit, at any cap
+    if forms:
+        raise PdfError("recursive_form", f"Form XObject(s) {', '.join(map(str, forms[:5]))} draw themselves more "
+                       "than once around a cycle: drawn, their copies multiply without end until memory runs out. "
+                       "The file cannot be read as it is; remove or repair those forms")
     _mark_last_error()
     try:
         return pdfium.PdfDocument(source if isinstance(source, bytes) else str(source))
@@ -119,31 +124,10 @@ def _open(source: str | Path | bytes):
         if code == pdfium.raw.FPDF_ERR_PASSWORD:
             raise PdfError("encrypted", "the PDF needs a password") from None
         if code in (pdfium.raw.FPDF_ERR_SUCCESS, pdfium.raw.FPDF_ERR_FILE):  # failed without saying why
-            if _has_no_pages(source):
+            if has_no_pages(source):
                 raise PdfError("no_pages", "the PDF has no pages (its page tree holds none)") from None
             raise PdfError("corrupt", "PDFium could not load it and gave no reason (no page tree?)") from None
         raise PdfError("corrupt", str(e)) from None
-
-
-_PAGES_RE = re.compile(rb"/Type\s*/Pages\b")
-_PAGE_RE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
-
-
-def _has_no_pages(source: str | Path | bytes) -> bool:
-    """Whether a PDF that PDFium would not open has a page tree but not one page object: PDFium refuses a document
-    of zero pages without a reason, as it does a damaged one. Read only on that failure, in pieces (the worker's
-    memory is capped); a page tree inside a compressed object stream is not seen, and the file stays `corrupt`."""
-    if isinstance(source, bytes):
-        return bool(_PAGES_RE.search(source)) and not _PAGE_RE.search(source)
-    pages, tail = False, b""
-    with open(source, "rb") as f:
-        while chunk := f.read(1 << 22):
-            text = tail + chunk  # a name cut between two pieces is whole in the next search
-            if _PAGE_RE.search(text):
-                return False
-            pages = pages or bool(_PAGES_RE.search(text))
-            tail = text[-64:]
-    return pages
 
 
 def _mark_last_error() -> None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from axk1.text.korean import is_hangul
+
 _MARK_RE = re.compile(r"\d{1,2}\)?")
 _LEADING_NUMBER_RE = re.compile(r"(\d{1,2})(\s?)(?=[^\W\d_])")
 _MATH_AFTER = set("／/⁄−-+=×·^") | {"\u2212"}
@@ -99,12 +101,37 @@ def _numbers_its_text(body: str, j: int, probe: Probe, baseline: bool = False) -
     return bool(mark_size) and mark_size < 0.85 * next_size and mark[k] > after[k] + 0.2 * next_size
 
 
+def mark_lines(lines: list) -> list:  # pdf_lines.Line (which imports this module)
+    """The lines that are a footnote mark PDFium read as a line of its own: one or two digits, smaller than a line
+    of prose (two words or more, or Korean; ending in a letter or a full stop, comma or closing quote) they end
+    (starting within half an em of where it ends), raised above its bottom by a fifth of an em.
+    LibreOffice's mark after a paragraph's last word came out so, and stayed in the text as a line `1` between
+    two paragraphs; left out (counted as footnote marks), the page's footnotes get their numbers apart. Not
+    after a formula (`k² =`, a fraction's `π` over `6`: lshort-ko.pdf), whose exponents and numerators stay."""
+    found = []
+    for ln in lines:
+        if not _MARK_RE.fullmatch(ln.text):
+            continue
+        if any(o is not ln and ln.size < 0.85 * o.size and abs(ln.x0 - o.x1) < 0.5 * o.size
+               and o.y0 + 0.2 * o.size < ln.y0 < o.y1 and _prose_end(o.text) for o in lines):
+            found.append(ln)
+    return found
+
+
+def _prose_end(text: str) -> bool:
+    words = text.split()
+    if not words or len(words[-1]) < 2 or not (text[-1].isalpha() or text[-1] in ".,”’\"'"):
+        return False
+    return len(words) >= 2 or any(is_hangul(ch) for ch in text)  # a paragraph's last line may be one word
+
+
 def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which imports this module)
     """A footnote's number set as large as its text and on its baseline (LibreOffice's footnote area) is glued to
     its first word in PDFium's text (`1훈민정음 해례본은`), with nothing in its size or place to tell it from a
     number glued to a counter (`3개월`). Told here by where the line is and what it says: on a page whose text
     had footnote marks left out, below every line of the body's size, in smaller type, and starting with the
-    next footnote number of the document (or 1, where numbering starts again). Such a number gets its space."""
+    next footnote number of the document (or 1, where numbering starts again). Such a number gets its space, and
+    its line (spaced already or not) is marked as a footnote's start (`Line.footnote`), a paragraph of its own."""
     expected = 1
     for page in pages:
         body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical]
@@ -120,5 +147,6 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
             if ln.y1 > floor or ln.size >= 0.92 * size or m is None or int(m.group(1)) not in (expected, 1):
                 continue
             expected = int(m.group(1)) + 1
+            ln.footnote = True  # a paragraph of its own: joined to the footnote above, `… 있다. 2 훈민정음 …`
             if not m.group(2):
                 ln.text = f"{m.group(1)} {ln.text[m.end(1):]}"

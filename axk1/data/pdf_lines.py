@@ -14,7 +14,7 @@ import ctypes
 import re
 from dataclasses import dataclass
 
-from axk1.data.pdf_footnotes import LETTER_MARKS, strip_marks
+from axk1.data.pdf_footnotes import LETTER_MARKS, mark_lines, strip_marks
 from axk1.text.korean import VERTICAL_FORMS, is_wide
 
 
@@ -40,6 +40,8 @@ class Line:
     # its word spaces are alike, none over 2.5 em (evenly_spaced): a gap over 1 em may be a justified line's
     # stretched space rather than a table's cell gap; pdf_reflow decides by where the line ends
     even: bool = False
+    # it starts a footnote, with the footnote's number (pdf_footnotes.space_footnote_numbers): a paragraph of its own
+    footnote: bool = False
 
     @property
     def width(self) -> float:
@@ -285,4 +287,7 @@ def read_lines(page, textpage) -> PageLines:
                           vertical=vertical,
                           cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],
                           note=note and (note[0], note[1] - left, note[2] - left)))
-    return PageLines(width, height, lines, n, hidden, footnote_marks, clipped)
+    marks = mark_lines(lines)
+    if marks:
+        lines = [ln for ln in lines if all(ln is not m for m in marks)]
+    return PageLines(width, height, lines, n, hidden, footnote_marks + len(marks), clipped)

@@ -78,7 +78,7 @@ def continues(cur: Line, nxt: Line, cur_box: Box, nxt_box: Box, same_block: bool
     the line before it."""
     if cur.vertical or nxt.vertical:  # columns of vertical text go on only into each other
         return cur.vertical and nxt.vertical and same_block and vertical_continues(cur, nxt, cur_box)
-    if standalone(cur, cur_box) or standalone(nxt, nxt_box) or is_item(nxt.text):
+    if standalone(cur, cur_box) or standalone(nxt, nxt_box) or is_item(nxt.text) or nxt.footnote:
         return False
     if abs(cur.size - nxt.size) > 0.15 * max(cur.size, nxt.size):
         return False
