@@ -127,6 +127,54 @@ def test_the_compiled_decode_step_is_kept_beside_the_model_not_on_it(tiny_config
     assert alive() is None
 
 
+def test_the_compiled_decode_step_is_traced_once(tiny_config):
+    """The decode step compiled with dynamic=True made every constant a symbol: its floats (norm eps, attention
+    scale) AOTAutograd turned into tensors and restarted the analysis for (the step traced twice), and its head
+    count (4 here) was guarded equal to a span of 4, so the next step compiled again. Now only the sizes that
+    change are dynamic: one trace serves growing steps and a second generation of other rows and length, with the
+    eager decoder's logits (AOTAutograd's passes run here, without inductor's code generation)."""
+    import logging
+
+    from axk1.infer.generate import compile_decoder
+    from axk1.model import LatentDecoder
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    torch._dynamo.reset()
+    model = _model(tiny_config.replace(num_hidden_layers=2))
+    step, eager = compile_decoder(LatentDecoder(model), backend="aot_eager"), LatentDecoder(model)
+    records = Records()
+    loggers = [logging.getLogger(f"torch._dynamo.{name}") for name in ("convert_frame", "symbolic_convert")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(records)
+        logger.setLevel(logging.INFO)
+    try:
+        with torch.no_grad():
+            for rows, slots, first in ((2, 8, 3), (3, 11, 6)):
+                cache = LatentKVCache(tiny_config, rows, slots, torch.float32)
+                for slot in range(first, slots - 1):  # as generate: the last token drawn is never written
+                    ids, positions = torch.arange(5, 5 + rows)[:, None], torch.full((rows, 1), slot)
+                    mask = torch.ones(rows, 1, 1, slot + 1, dtype=torch.bool)
+                    logits = step(ids, positions, cache, slot, mask)
+                    torch.testing.assert_close(logits, eager(ids, positions, cache, slot, mask))
+            with pytest.raises(ValueError, match="writes where its mask ends"):
+                step(ids, positions, cache, slot - 1, mask)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(records)
+            logger.setLevel(level)
+    traces = [m for m in records.messages if "start tracing" in m]
+    restarts = [m for m in records.messages if "Restarting analysis" in m]
+    assert len(traces) == 1 and not restarts, records.messages
+
+
 @pytest.mark.parametrize("dtype,path", [(torch.bfloat16, "grouped"), (torch.float32, "gathered")])
 def test_the_compiled_decode_step_traces_whole_and_runs_grouped_experts_in_bf16(model, tiny_config, dtype, path):
     """torch.compile of the decode step (generate(compile=True)) traces it as one graph (fullgraph: no host read, no

@@ -153,6 +153,38 @@ def compiled_decode_step(model: AXK1ForCausalLM):
     key = (weight.device, weight.dtype)
     cached = _COMPILED_STEPS.get(model)
     if cached is None or cached[0] != key:
-        cached = (key, torch.compile(LatentDecoder(model).__call__, dynamic=True))
+        cached = (key, compile_decoder(LatentDecoder(model)))
         _COMPILED_STEPS[model] = cached
     return cached[1]
+
+
+def compile_decoder(decoder: LatentDecoder, backend: str = "inductor"):
+    """`decoder`'s step `(ids_BT, positions_BT, cache, slot, mask_B1TS)` under torch.compile, dynamic only in the
+    sizes that change: the attended span (the mask's last size; the slot written is where it ends, so it is no
+    int of its own to guard on), the rows and the cache's length. dynamic=True made every size and constant a
+    symbol: the weights' shapes, the head count (a span equal to it was then guarded on, and one step later
+    compiled again) and the floats (norm eps, attention scale), which AOTAutograd turned into tensors and restarted
+    dynamo's analysis for, so the whole step was traced twice."""
+
+    def span_step(ids_BT, positions_BT, cache, mask_B1TS):
+        return decoder(ids_BT, positions_BT, cache, mask_B1TS.shape[3] - ids_BT.shape[1], mask_B1TS)
+
+    compiled = torch.compile(span_step, backend=backend)
+    marked = weakref.WeakSet()  # caches whose sizes are marked dynamic (a mark stays on its tensor)
+
+    def step(ids_BT, positions_BT, cache, slot: int, mask_B1TS):
+        if slot != mask_B1TS.shape[3] - ids_BT.shape[1]:
+            raise ValueError(f"the compiled decode step writes where its mask ends (slot "
+                             f"{mask_B1TS.shape[3] - ids_BT.shape[1]}), not at slot {slot}")
+        # positive dims: torch 2.13 does not honour a negative one. A size of 1 cannot be dynamic ("maybe").
+        torch._dynamo.mark_dynamic(mask_B1TS, 3)
+        for t in (ids_BT, positions_BT, mask_B1TS):
+            torch._dynamo.maybe_mark_dynamic(t, 0)
+        if cache not in marked:
+            for latent_BSL in cache.latent:
+                torch._dynamo.maybe_mark_dynamic(latent_BSL, 0)
+                torch._dynamo.maybe_mark_dynamic(latent_BSL, 1)
+            marked.add(cache)
+        return compiled(ids_BT, positions_BT, cache, mask_B1TS)
+
+    return step
