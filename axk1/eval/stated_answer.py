@@ -26,26 +26,33 @@ LIST_AFTER = re.compile(r"[ \t]*[,;][ \t]*(?:(?i:or|and)(?![A-Za-z])|또는|혹�
 KOREAN_ENDING = re.compile(rf"{CLOSING_ENDING}$")
 
 
+def _clause(text: str, at: int) -> tuple[re.Match, str]:
+    """The clause starting at text[at] (CLAUSE) and its text without math delimiters and markdown emphasis."""
+    clause = CLAUSE.match(text, at)
+    return clause, MATH_DELIMITER.sub("", clause.group(0)).strip().strip("*").strip()
+
+
 def stated_answer(text: str) -> tuple[str | None, str | None] | None:
     """What the last answer label of `text` (a reply's answer part, no box in it) states: (the clause after it,
-    None), its math delimiters (`$`, `\\(`), markdown emphasis and a Korean copula (`43이다` is 43) taken off;
-    (None, why it is no answer) when the label's words or clause hedge or negate it ("The answer is maybe 43",
-    "정답은 43일 수도 있다"), its sentence doubts it ("Tokyo, probably.", "43?") or it lists several ("Tokyo, Kyoto").
-    None where no label states an answer: there is none, it introduces what follows ("The answer is as follows:"),
-    or the reply retracts it ("The answer is 42. Wait, that is wrong."): the caller then reads the reply by its own
-    rule."""
+    None), its math delimiters (`$`, `\\(`), markdown emphasis, a Korean copula (`43이다` is 43) and lowercase words
+    before a number ("therefore 43") taken off; (None, why it is no answer) when the label's words or clause hedge or
+    negate it ("The answer is maybe 43", "정답은 43일 수도 있다"), its sentence doubts it ("Tokyo, probably.",
+    "43?") or it lists several ("Tokyo, Kyoto"). None where no label states an answer: there is none, it introduces
+    what follows ("The answer is as follows:"), or the reply retracts it ("The answer is 42. Wait, that is wrong."):
+    the caller then reads the reply by its own rule."""
     text = as_seen(text)
     label = last_label(text)
     if label is None or label_retraction(text, label) is not None:
         return None
     at = LABEL_TO_ANSWER.match(text, label.end()).end()
-    clause = CLAUSE.match(text, at)
-    stated = MATH_DELIMITER.sub("", clause.group(0)).strip().strip("*").strip()
+    clause, stated = _clause(text, at)
     if not stated or text.startswith(":", clause.end()):
         return None
     words = LABEL_WORDS.match(text, at)
     if KOREAN_HEDGE_IN.search(clause.group(0)) or (words and QUALIFIER.search(words.group(0))):
         return None, f"hedged: {stated[:80]}"
+    if words and words.group(0).islower():  # "The answer is therefore 43": the number, as the evaluation reads it
+        clause, stated = _clause(text, words.end())  # ("New York 2024" keeps its capitalised words)
     sentence = SENTENCE.match(text, at).group(0)
     if DOUBT_AFTER.search(sentence) or sentence.rstrip().endswith("?"):
         return None, f"doubted: {sentence[:80]}"
