@@ -179,7 +179,8 @@ def _unboxed(gold: str, reply: str):
 @pytest.mark.parametrize("gold, reply", [
     ("43", "6 * 7 + 1 gives it.\nThe answer is 43."), ("Tokyo", "Final answer: Tokyo."),
     ("3/4", "The answer is $0.75$."), ("1,000", "**Answer:** 1000"), ("43", "답은 43이다."), ("서울", "따라서 정답은 서울입니다."),
-    ("New York", "The answer is New York."), ("43", "The answer is therefore 43."), ("Paris 2024", "Answer: Paris 2024."),
+    ("New York", "The answer is New York."), ("43", "The answer is therefore 43."),
+    ("Paris 2024", "Answer: Paris 2024."),
     ("43", "The answer is 42.\nWait, that is wrong.\n43"),
     ("42", "The answer is 42, since 6 * 7 = 42."), ("5개", "정답은 5개입니다."),
 ])
