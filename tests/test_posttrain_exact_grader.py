@@ -170,3 +170,37 @@ def test_a_common_spelling_of_the_unit_is_the_unit(gold, written):
 ])
 def test_a_unit_alias_never_makes_a_wrong_number_or_unit_right(gold, written):
     assert _score(gold, written).status == "wrong"
+
+
+def _unboxed(gold: str, reply: str):
+    return score({"kind": "exact", "answer": gold, "tests": ""}, f"reasoning</think>\n{reply}", "stop", True)
+
+
+@pytest.mark.parametrize("gold, reply", [
+    ("43", "6 * 7 + 1 gives it.\nThe answer is 43."), ("Tokyo", "Final answer: Tokyo."),
+    ("3/4", "The answer is $0.75$."), ("1,000", "**Answer:** 1000"), ("43", "답은 43이다."), ("서울", "따라서 정답은 서울입니다."),
+    ("New York", "The answer is New York."), ("43", "The answer is therefore 43."),
+    ("Paris 2024", "Answer: Paris 2024."),
+    ("43", "The answer is 42.\nWait, that is wrong.\n43"),
+    ("42", "The answer is 42, since 6 * 7 = 42."), ("5개", "정답은 5개입니다."),
+])
+def test_a_labelled_answer_without_a_box_is_read_as_the_evaluation_reads_it(monkeypatch, gold, reply):
+    """The whole last line ("The answer is 43.") was compared with "43": every right unboxed answer scored -1, where
+    the evaluation reads the label's answer (eval/stated_answer.py)."""
+    monkeypatch.setattr(exact_grader, "math_verify_worker", lambda: pytest.fail("settled without math-verify"))
+    assert _unboxed(gold, reply).reward == 1.0
+
+
+@pytest.mark.parametrize("gold, reply", [
+    ("43", "The answer is maybe 43."), ("43", "The answer is 43 (I think)."), ("Tokyo", "The answer is Tokyo?"),
+    ("Tokyo", "The answer is Tokyo, Kyoto."), ("42", "The answer is 42, or 43."), ("43", "정답은 43일 수도 있다."),
+    ("42", "The answer is 42. Wait, that is wrong."), ("43", "The answer is 42."), ("Tokyo", "답은 교토입니다."),
+])
+def test_a_hedged_listed_retracted_or_other_labelled_answer_stays_wrong(gold, reply):
+    assert _unboxed(gold, reply).status == "wrong"
+
+
+def test_a_label_that_introduces_the_answer_leaves_it_to_the_last_line():
+    assert _unboxed("Tokyo", "The answer is as follows:\nTokyo").reward == 1.0
+    assert _unboxed("Tokyo", "Let me see.\nTokyo").reward == 1.0  # no label: the last line, as before
+    assert _unboxed("Tokyo", "Let me see.\nTokyo.").status == "wrong"  # ... where punctuation still counts

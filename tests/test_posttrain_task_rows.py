@@ -155,7 +155,8 @@ def test_the_exact_kind_compares_the_normalised_final_answer():
     assert score(task, "reasoning</think>\nIt is\nNEW\tYORK\n\n", "stop", True).correct  # the last non-empty line
     assert score(task, "hmm</think>\n\\boxed{new york}", "stop", True).reward == 1.0
     assert score(task, "The answer:\nNew York", "stop", False).correct
-    assert score(task, "The answer:\nNew York.", "stop", False).status == "wrong"  # punctuation counts
+    assert score(task, "It is\nNew York.", "stop", False).status == "wrong"  # punctuation counts on the last line
+    assert score(task, "The answer:\nNew York.", "stop", False).correct  # a labelled sentence's full stop ends it
     assert score(task, "New York, never closed", "stop", True).status == "no_answer"
     assert score(task, "</think>New York", "length", True).status == "truncated"
 

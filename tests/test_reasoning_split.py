@@ -32,7 +32,7 @@ def test_an_answer_in_a_think_block_reopened_after_the_last_think_end_is_not_gra
     from axk1.eval.backends import Completion
     from axk1.eval.math_grader import grade_integer_answer
     from axk1.eval.tasks.base import answer_record
-    from axk1.posttrain.exact_grader import raw_answer
+    from axk1.posttrain.exact_grader import read_answer
     from axk1.posttrain.rewards import answer_part
 
     for reply in ("<think>x</think>\\boxed{5}<think>hmm \\boxed{70}", "Final: \\boxed{5}\n<think>\nwait, \\boxed{70}"):
@@ -43,7 +43,7 @@ def test_an_answer_in_a_think_block_reopened_after_the_last_think_end_is_not_gra
     code = "</think>\n```python\nprint(1)\n```\n<think>\n```python\nprint(2)\n```"
     assert answer_record(Completion(code, think_open=True))[1] == "```python\nprint(1)\n```"
     assert answer_part("plan</think>\\boxed{5}<think>\\boxed{70}", True) == "\\boxed{5}"
-    assert raw_answer("plan</think>\\boxed{Paris}<think>\\boxed{Rome}", True) == "Paris"
+    assert read_answer("plan</think>\\boxed{Paris}<think>\\boxed{Rome}", True) == ("Paris", None)
     assert split_reasoning("<think>r</think><think>more").answer == ""  # nothing was answered
 
 

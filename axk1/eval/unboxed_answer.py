@@ -159,6 +159,12 @@ def last_label(text: str) -> re.Match | None:
     return label
 
 
+def label_retraction(text: str, label: re.Match) -> re.Match | None:
+    """The retraction (RETRACTION) of what `label`, the last answer label of text, states; None where the reply keeps
+    it. The RL exact reward's stated_answer.py reads the same retractions."""
+    return _retraction(text, CLAUSE.match(text, LABEL_TO_ANSWER.match(text, label.end()).end()).end())
+
+
 def labelled_answer(text: str, label: re.Match) -> Labelled | None:
     """What `label`, the last answer label (TEXT_LABEL) of text, states: its integer (bare or a one-integer math span)
     when the integer ends its clause (CLAUSE_END); `70 2` when it is hedged ("70 or 2"); else the integer its
@@ -276,7 +282,7 @@ def unboxed_answer(text: str) -> tuple[str | None, str | None]:
     label = last_label(text)
     labelled = labelled_answer(text, label) if label is not None else None
     if labelled is not None:
-        retracted = _retraction(text, CLAUSE.match(text, LABEL_TO_ANSWER.match(text, label.end()).end()).end())
+        retracted = label_retraction(text, label)
         if retracted is not None:  # "The answer is 42. Wait, that is wrong. So it's 43.": what follows is read
             after = unboxed_answer(text[retracted.end():])
             return after if after != (None, None) else (None, f"retracted: {retracted.group(0)[:80]}")

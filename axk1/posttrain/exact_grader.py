@@ -1,7 +1,9 @@
 """The "exact" kind's grader: a user's short answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}").
 
-The answer is read after the think block: the last \\boxed{}'s content if there is one, else the last non-empty
-line. It is right when, in this order:
+The answer is read after the think block: the last \\boxed{}'s content if there is one, else what the last answer
+label states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py, the evaluation's
+labels, hedges and retractions; a hedged, doubted or listed one is wrong), else the last non-empty line. It is
+right when, in this order:
 1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
    (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
 2. both read as plain numbers (integers or decimals with optional digit-group commas, `a/b`, `\\frac{a}{b}`,
@@ -38,6 +40,7 @@ from fractions import Fraction
 from axk1.eval.integer_answer import WRAPPER, several_answers
 from axk1.eval.math_grader import last_boxed
 from axk1.eval.math_verify_client import math_verify_worker
+from axk1.eval.stated_answer import stated_answer
 from axk1.text.reasoning import split_reasoning
 
 MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
@@ -146,14 +149,20 @@ def _plain(text: str) -> str:
     return normalise_text(s)
 
 
-def raw_answer(text: str, thinking: bool) -> str | None:
-    """The answer as written: after the think block, the last \\boxed{}'s content, else the last non-empty line."""
+def read_answer(text: str, thinking: bool) -> tuple[str | None, str | None]:
+    """(the answer as written, None), or (None, why the labelled one is refused): after the think block, the last
+    \\boxed{}'s content; else what the last answer label states (stated_answer, the evaluation's reading of "The
+    answer is 43." and "답은 43이다.", hedges and retractions alike); else the last non-empty line. (None, None)
+    where there is none."""
     part = split_reasoning(text, thinking).answer or ""
     boxed = last_boxed(part)
     if boxed is not None:
-        return boxed
+        return boxed, None
+    stated = stated_answer(part)
+    if stated is not None:
+        return stated
     lines = [line for line in part.splitlines() if line.strip()]
-    return lines[-1] if lines else None
+    return (lines[-1] if lines else None), None
 
 
 def as_number(text: str) -> Fraction | None:
@@ -211,7 +220,9 @@ def exact_match(raw: str, gold: str) -> bool:
 def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
     if finish_reason == "length":
         return False, "truncated"
-    raw = raw_answer(text, thinking)
+    raw, refused = read_answer(text, thinking)
+    if refused is not None:
+        return False, "wrong"  # an answer was stated, but hedged, doubted or one of several
     if raw is None or not _plain(raw):
         return False, "no_answer"
     return (True, "correct") if exact_match(raw, str(gold)) else (False, "wrong")

@@ -6,9 +6,9 @@ confined process, the task's asserts in the sandbox's judge on plain copies of w
 program decides nothing (an exit, a forged message or an object equal to everything fails; see execution.py).
 
 A third kind, "exact", is for a user's answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}"): the
-answer is read from the text after the think block (the last \\boxed{} if there is one, else the last non-empty
-line) and compared with the task's as text, as a number, or through math-verify (exact_grader.py). No other kind,
-and no user code: a reward is one of these graders.
+answer is read from the text after the think block (the last \\boxed{} if there is one, else what an answer label
+states, else the last non-empty line) and compared with the task's as text, as a number, or through math-verify
+(exact_grader.py). No other kind, and no user code: a reward is one of these graders.
 
 Format (A.X K1's R_format): in think mode the prompt opened `<think>`, so the output must close it exactly once and
 never open another; in non-think mode the prompt carried the empty think block, so the output must contain no
