@@ -1,5 +1,6 @@
 """Shared by the serving and synthetic-data tests: a tiny model folder with a real tokenizer and chat template,
-and a real `axk1 serve` process on a free loopback port."""
+and a real `axk1 serve` process on a loopback port the OS picks (--port 0: a port picked free here and bound later by
+the server could be taken in between by another xdist worker's server)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 import axk1
 from axk1.text.tokenizer_file import write_tokenizer_files
 from axk1.text.tokenizer_file import TEXT_TAGS
-from tests.warm_ranks import WarmPopen, free_port
+from tests.warm_ranks import WarmPopen
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [
@@ -115,19 +116,20 @@ def post_json(url: str, body: dict, headers: dict | None = None, timeout: float 
 
 @contextlib.contextmanager
 def app_server(app, stop_s: float = 15):
-    """An ASGI app served by uvicorn in a thread on a free port (a fake teacher, a scripted OpenAI server): yields
-    the port, stops the server on exit."""
+    """An ASGI app served by uvicorn in a thread on a port the OS picks (a fake teacher, a scripted OpenAI server):
+    yields the port, stops the server on exit."""
     import uvicorn
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     try:
-        yield port
+        if not server.started:
+            raise RuntimeError("the test's uvicorn server did not start within 20 s")
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         thread.join(timeout=stop_s)
@@ -153,32 +155,41 @@ class ServerProcess:
 
     def __init__(self, model_dir: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None,
                  nohup: bool = False) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
         fd, log = tempfile.mkstemp(prefix="axk1-serve-", suffix=".log")
         os.close(fd)
         self.log = Path(log)
+        self.port_file = self.log.with_suffix(".port")  # the port the OS chose, written once the server listens
         # forked from the warm server (tests/warm_ranks.py: torch imported once a worker, not per server), with the
         # signal dispositions a terminal gives, or `nohup`'s (SIGHUP ignored): a suite run as a background job
         # (`make test &`, nohup) ignores SIGINT and SIGHUP, which a child inherits and keeps, so the Ctrl-C test's
         # server re-raised an ignored SIGINT and exited 0, and the SIGHUP test's ignored its signal
-        self.proc = WarmPopen(["serve", str(model_dir), "--port", str(self.port), "--threads", "1", "--log-level",
-                               "warning", *args], env, self.log, nohup=nohup)
+        self.proc = WarmPopen(["serve", str(model_dir), "--port", "0", "--port-file", str(self.port_file), "--threads",
+                               "1", "--log-level", "warning", *args], env, self.log, nohup=nohup)
         deadline = time.monotonic() + timeout
+        self.port = 0
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"axk1 serve exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
-            try:
-                with urllib.request.urlopen(self.base + "/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
+            if not self.port and self.port_file.exists():  # (written whole: never half a number)
+                self.port = int(self.port_file.read_text())
+            if self.port and self._healthy():
+                break
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"axk1 serve did not answer /health within {timeout} s")
             time.sleep(0.1)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base + "/health", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
 
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(self.base + "/metrics", timeout=5) as r:
@@ -199,6 +210,7 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.unlink(missing_ok=True)  # the open self.proc.stdout still reads it
+        self.port_file.unlink(missing_ok=True)  # (the server removes it, unless it was killed)
 
     def __enter__(self) -> ServerProcess:
         return self

@@ -213,12 +213,12 @@ def test_a_peer_that_times_out_mid_save_is_not_the_folders_fault(tmp_path):
             store.wait(["a peer's key"])
     assert not tmp.exists()
 
-def _init_alone(rank: int, port: int, out: str) -> None:
+def _init_alone(rank: int, out: str) -> None:
     import os
 
     from axk1.parallel import distributed
 
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD))  # the store: the test's (MASTER_PORT, agent_store)
     torch.set_num_threads(1)
     distributed.init_distributed(torch.device("cpu"), timeout_s=30)
     try:
@@ -238,12 +238,14 @@ def test_the_checkpoint_group_is_made_with_the_default_group(tmp_path):
     missing rank; the first save makes no group."""
     import os
 
-    from tests.warm_ranks import free_port, join_as_an_agent, start
+    from tests.warm_ranks import agent_store, join_as_an_agent, start
 
-    port, errs = free_port(), [tmp_path / f"rank{rank}.stderr" for rank in range(WORLD)]
-    procs = [start(_init_alone, (rank, port, str(tmp_path)), dict(os.environ), stderr=errs[rank])
+    store, store_env = agent_store()
+    errs = [tmp_path / f"rank{rank}.stderr" for rank in range(WORLD)]
+    procs = [start(_init_alone, (rank, str(tmp_path)), {**os.environ, **store_env}, stderr=errs[rank])
              for rank in range(WORLD)]  # forked from the warm server (tests/warm_ranks.py), no group of its own
     in_time = join_as_an_agent(procs, 120)
+    del store  # the ranks have ended
     said = "".join(e.read_text() for e in errs)[-3000:]
     assert in_time and [p.exitcode for p in procs] == [0] * WORLD, said
     for rank in range(WORLD):

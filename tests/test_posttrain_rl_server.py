@@ -192,7 +192,7 @@ def test_an_update_refused_while_the_server_is_busy_is_tried_again(tmp_path, mon
     from http.server import ThreadingHTTPServer
 
     import axk1.posttrain.rollout_server as rs
-    from tests.serve_helpers import JsonHandler, free_port
+    from tests.serve_helpers import JsonHandler
 
     answers = [409, 409, 200]
 
@@ -203,7 +203,7 @@ def test_an_update_refused_while_the_server_is_busy_is_tried_again(tmp_path, mon
             self._send(status, {"success": True, "weights_version": "7:x"} if status == 200 else
                        {"error": {"message": "2 choices are being generated"}})
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Busy)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Busy)  # the port the OS picks: httpd.server_port
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setattr(rs, "BUSY_RETRY_S", 0.01)
     try:

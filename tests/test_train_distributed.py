@@ -6,7 +6,6 @@ The ranks are forked with torchrun's environment (tests/warm_ranks.py); the test
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ import pytest
 from axk1.checkpoint.checksums import file_crc32
 from axk1.checkpoint.dcp import list_steps
 from axk1.json_text import read_metrics_rows
-from tests.train_helpers import (init_recipe, launch_env, ranks_train, torchrun_train,
+from tests.train_helpers import (TORCHRUN_RENDEZVOUS, init_recipe, launch_env, ranks_train, torchrun_train,
                                  write_recipe)
 
 pytestmark = pytest.mark.distributed
@@ -105,11 +104,8 @@ def test_torchrun_recipe_error_is_printed_once(tmp_path, args, said):
     """Every rank reads the same recipe and command line and fails on them the same way: the user reads the error
     once (not once per rank), torchrun's closing summary names it, and the launch exits non-zero."""
     recipe = write_recipe(tmp_path, extra="bogus_key = 3" if not args else "")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "axk1.cli", "train", str(recipe), *args]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", *TORCHRUN_RENDEZVOUS, "-m",
+           "axk1.cli", "train", str(recipe), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=launch_env(tmp_path))
     assert proc.returncode != 0
     lines = proc.stderr.splitlines()
@@ -123,7 +119,7 @@ import atexit, os, sys
 import torch.distributed as dist
 from axk1.cli import main
 
-dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:" + sys.argv[1])
+dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:0")  # (a port the OS picks)
 atexit.register(lambda: print("interpreter shutdown ran", flush=True))
 sys.exit(main(["train", "no-such-recipe.toml"]))
 """
@@ -135,13 +131,10 @@ def test_a_failed_rank_leaves_without_destroying_its_process_group(tmp_path, lau
     destroying the group, or its destructor at interpreter shutdown, can wait for ever on ranks still inside a
     collective (NCCL), which would keep torchrun from seeing the failure and stopping the others. Outside torchrun
     the process ends as any other."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k != "TORCHELASTIC_RUN_ID"}
     if launched:
         env["TORCHELASTIC_RUN_ID"] = "test"
-    proc = subprocess.run([sys.executable, "-c", FAILING_RANK, str(port)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", FAILING_RANK], capture_output=True, text=True,
                           timeout=60, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "axk1 train: error:" in proc.stderr and "no-such-recipe.toml" in proc.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from tests.train_helpers import (launch_env, lock_held_elsewhere, ranks_train, start_ranks_without_torchrun,
                                  torchrun_train, write_recipe)
-from tests.warm_ranks import WarmPopen, free_port
+from tests.warm_ranks import WarmPopen, agent_store
 
 pytestmark = pytest.mark.distributed
 
@@ -45,14 +45,16 @@ def test_ranks_given_different_recipes_refuse_to_start(tmp_path):
 
 def _rank_0_alone(tmp: Path, *args: str, **env: str) -> tuple[WarmPopen, int, Path]:
     """Rank 0 of a 2-rank launch started alone (`axk1 train` as a terminal starts it, forked from the warm server:
-    tests/warm_ranks.py), its stdout and stderr into tmp/rank0.log; returns it, its port and its log."""
+    tests/warm_ranks.py), its stdout and stderr into tmp/rank0.log, its rendezvous store hosted here as torchrun's
+    agent hosts it; returns it, the store's port and its log."""
     recipe = write_recipe(tmp, sections={"parallelism": "dp_shard = 2"})
-    port = free_port()
-    env = launch_env(tmp, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                     **env)
+    store, store_env = agent_store()
+    env = launch_env(tmp, RANK="0", LOCAL_RANK="0", WORLD_SIZE="2", **store_env, **env)
     log = tmp / "rank0.log"
     log.touch()  # (WarmPopen reads it from the start)
-    return WarmPopen(["train", str(recipe), *args], env, log), port, log
+    proc = WarmPopen(["train", str(recipe), *args], env, log)
+    proc.keep = store  # (its server stops when collected)
+    return proc, store.port, log
 
 
 def test_a_rank_waiting_for_peers_that_never_come_says_so_and_stops_on_a_signal(tmp_path):

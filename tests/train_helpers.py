@@ -118,6 +118,13 @@ def launch_env(tmp: Path, **extra: str) -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1", **extra, "TMPDIR": str(folder)}
 
 
+# torchrun's rendezvous on ports the OS picks: the c10d backend's store binds port 0 on 127.0.0.1, and its agent hosts
+# the ranks' store (MASTER_PORT) on another port 0 (torch/distributed/elastic/rendezvous/dynamic_rendezvous.py,
+# next_rendezvous), with MASTER_ADDR --local-addr. `--master-port P` took a port picked free here and bound by the
+# agent later, which another xdist worker's launch or server could take in between.
+TORCHRUN_RENDEZVOUS = ["--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:0", "--local-addr", "127.0.0.1"]
+
+
 def torchrun_train(recipe: Path, *args: str, nproc: int = 2, timeout: int = 150, script: Path | None = None,
                    restarts: int = 0, fails: bool = False) -> str:
     """`torchrun --nproc-per-node nproc -m axk1.cli train recipe args...` on CPU (gloo, one thread per rank), or
@@ -132,16 +139,12 @@ def torchrun_cli(*args: str, nproc: int = 2, timeout: int = 150, script: Path | 
     """`torchrun --nproc-per-node nproc -m axk1.cli args...`, as torchrun_train; `fails`: the launch must fail
     instead (its stderr is returned all the same); `restarts`: torchrun's --max-restarts."""
     import os
-    import socket
     import subprocess
     import sys
     import tempfile
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr",
-           "127.0.0.1", "--master-port", str(port), "--max-restarts", str(restarts),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), *TORCHRUN_RENDEZVOUS,
+           "--max-restarts", str(restarts),
            *(["-m", "axk1.cli"] if script is None else [str(script)]),
            *args]
     # torchrun's agent leaves a torchelastic_* folder in TMPDIR per launch (250 in /tmp after a few suites): each
@@ -290,14 +293,14 @@ def start_ranks_without_torchrun(tmp: Path, recipe: Path, *args: str, world: int
     torchrun's environment but no torchrun agent, so that nothing stops a survivor when a peer dies or hangs (an
     agent stops all its node's ranks once one fails): what the survivor says is its own. Each rank's stderr goes to
     tmp/rank{N}.err; returns objects with the Popen calls the tests make (wait, poll, send_signal, kill)."""
-    from tests.warm_ranks import WarmProcess, cli_main, free_port, start
+    from tests.warm_ranks import WarmProcess, agent_store, cli_main, start
 
-    port = free_port()
+    store, store_env = agent_store()  # (as node 0's agent would host it)
     procs = []
     for rank in range(world):
         env = launch_env(tmp, RANK=str(rank), LOCAL_RANK="0", WORLD_SIZE=str(world), LOCAL_WORLD_SIZE="1",
-                         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), TORCHELASTIC_RUN_ID="no-agent")
+                         TORCHELASTIC_RUN_ID="no-agent", **store_env)
         script = (scripts or {}).get(rank)
         procs.append(WarmProcess(start(cli_main, (["train", str(recipe), *args], script), env,
-                                       stderr=tmp / f"rank{rank}.err", stdout=Path("/dev/null"))))
+                                       stderr=tmp / f"rank{rank}.err", stdout=Path("/dev/null")), keep=store))
     return procs

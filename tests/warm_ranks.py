@@ -10,18 +10,18 @@ script that patches axk1 before calling axk1.cli.main patches what the process r
 Used by run_ranks (tests/gloo_ranks.py), ranks_cli and start_ranks_without_torchrun (tests/train_helpers.py),
 ServerProcess (tests/serve_helpers.py) and the fault drivers (run_code). A forked rank is a real process with
 torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, TORCHELASTIC_RUN_ID ...), its own cwd, stdout and stderr;
-it differs from a torchrun rank in what torchrun's agent adds: no restarts, no agent store (rank 0 hosts the
-rendezvous store), no error files nor root-cause summary. The tests of those keep real torchrun
-(tests/train_helpers.py::torchrun_cli; test_train_launch_faults' recipe-check, root-cause and torchrun-stop tests,
-the restart and recipe-error tests of test_train_distributed). Settings torch or OpenMP read when a process starts
-(TORCH_LOGS, an RLIMIT_AS below what torch maps) are the worker's: such tests start a fresh interpreter instead.
+it differs from a torchrun rank in what torchrun's agent adds: no restarts, no error files nor root-cause summary
+(the process that starts the ranks hosts their rendezvous store, as the agent does: `agent_store`). The tests of
+those keep real torchrun (tests/train_helpers.py::torchrun_cli; test_train_launch_faults' recipe-check, root-cause
+and torchrun-stop tests, the restart and recipe-error tests of test_train_distributed). Settings torch or OpenMP read
+when a process starts (TORCH_LOGS, an RLIMIT_AS below what torch maps) are the worker's: such tests start a fresh
+interpreter instead.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import tempfile
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -36,10 +36,17 @@ multiprocessing.set_forkserver_preload(PRELOAD)
 _CONTEXT = multiprocessing.get_context("forkserver")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def agent_store():
+    """(store, env): a rendezvous store hosted by this process on a port the OS picks, as torchrun's agent hosts its
+    node's, and the environment that points a launch's ranks at it. With TORCHELASTIC_USE_AGENT_STORE=True torch's
+    env:// rendezvous makes every rank a client of the store at MASTER_PORT, rank 0 included
+    (torch/distributed/rendezvous.py, _create_c10d_store), so no rank binds a port. A port picked free here and bound
+    later by rank 0 could be taken in between by another xdist worker's launch or server, and the launch then failed.
+    Keep `store` referenced while the ranks run: its server stops when it is collected."""
+    from torch.distributed import TCPStore
+
+    store = TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    return store, {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port), "TORCHELASTIC_USE_AGENT_STORE": "True"}
 
 
 def start(target: Callable, args: tuple, env: dict[str, str], cwd: str | Path | None = None,
@@ -79,17 +86,18 @@ def run_cli(args: list[str], world: int | None, env: dict[str, str], tmp: Path, 
     torchrun's environment over `env` (world None: one process outside torchrun). As torchrun's agent does, once a
     rank fails the others are stopped (SIGTERM, SIGKILL 10 s later). Returns (the exit codes, the ranks' stderr and
     stdout, rank by rank); past `timeout` s the ranks are killed and TimeoutError raised with their stderr's end."""
-    port = free_port()
+    store, store_env = agent_store() if world is not None else (None, {})
     procs = []
     for rank in range(world or 1):
         rank_env = env if world is None else {
             **env, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
             "LOCAL_WORLD_SIZE": str(world), "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world),
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "warm-ranks",
-            "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0"}
+            **store_env, "TORCHELASTIC_RUN_ID": "warm-ranks", "TORCHELASTIC_RESTART_COUNT": "0",
+            "TORCHELASTIC_MAX_RESTARTS": "0"}
         procs.append(start(cli_main, (args, script), rank_env, stderr=tmp / f"rank{rank}.stderr",
                            stdout=tmp / f"rank{rank}.stdout"))
     in_time = join_as_an_agent(procs, timeout)
+    del store  # the ranks have ended
     err, out = ("".join((tmp / f"rank{rank}.{name}").read_text(errors="replace") for rank in range(world or 1))
                 for name in ("stderr", "stdout"))
     if not in_time:
@@ -112,10 +120,11 @@ def cli_main(args: list[str], script: Path | None) -> None:
 
 
 class WarmProcess:
-    """The subprocess.Popen calls the fault tests make (wait, poll, send_signal, kill) on a started process."""
+    """The subprocess.Popen calls the fault tests make (wait, poll, send_signal, kill) on a started process. `keep`:
+    what must live as long as the process (the rendezvous store of its launch, `agent_store`)."""
 
-    def __init__(self, process: multiprocessing.Process) -> None:
-        self.process, self.pid = process, process.pid
+    def __init__(self, process: multiprocessing.Process, keep: object = None) -> None:
+        self.process, self.pid, self.keep = process, process.pid, keep
 
     def poll(self) -> int | None:
         return self.process.exitcode

@@ -6,8 +6,10 @@ import argparse
 import errno
 import ipaddress
 import logging
+import os
 import re
 import socket
+from pathlib import Path
 
 from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
@@ -111,6 +113,39 @@ def check_port(host: str, port: int) -> None:
         raise ValueError(f"cannot serve on {host}:{port}: {why}") from None
 
 
+def clear_port_file(path: Path | None) -> None:
+    """--port-file checked before the model loads: its folder must exist, and a file an earlier server left there
+    is removed now, so that a script waiting for the file to appear reads this server's port, not a dead one's."""
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise ValueError(f"--port-file {path}: the folder {path.parent} does not exist: create it, or give another "
+                         "path")
+    if path.is_dir():
+        raise ValueError(f"--port-file {path} is a folder: give the path of a file to write the port in")
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as e:
+        raise ValueError(f"--port-file {path}: cannot remove the file there ({e.strerror}): give another path") \
+            from None
+
+
+def report_listening(sockets: list[socket.socket], port_file: Path | None) -> None:
+    """Says where the server listens, with the port the OS chose under --port 0, and writes it to `port_file`:
+    written whole under another name first and then renamed, so a reader never sees half a number."""
+    addresses = [sock.getsockname()[:2] for sock in sockets]
+    for host, port in addresses:
+        log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
+    if port_file is not None:
+        staged = port_file.with_name(f".{port_file.name}.{os.getpid()}.tmp")
+        try:
+            staged.write_text(f"{addresses[0][1]}\n")
+            os.replace(staged, port_file)
+        except OSError as e:
+            staged.unlink(missing_ok=True)
+            raise ValueError(f"--port-file {port_file}: cannot write it ({e.strerror}): give another path") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
@@ -127,6 +162,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("serving on %s without an API key ($%s is not set): anyone who can reach this port can use the "
                     "model", args.host, args.api_key_env)
     check_port(args.host, args.port)
+    port_file = Path(args.port_file) if args.port_file else None
+    clear_port_file(port_file)
     try:
         cfg = serve_config(args)
         app, engine = build_server(cfg, api_key)
@@ -136,7 +173,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=cfg.shutdown_timeout + BACKSTOP_S,
                             http=timed_h11(cfg.read_timeout, connections=shutdown.connections))
-    server = DrainingServer(config, shutdown, engine.stop)  # stops the engine while the event loop is still up
+    # stops the engine while the event loop is still up; says the address once the sockets are bound
+    server = DrainingServer(config, shutdown, engine.stop, lambda sockets: report_listening(sockets, port_file))
     try:
         # uvicorn raises the Ctrl-C it caught again once it has shut down (SIGTERM and SIGHUP too: axk1/cli_exit.py's
         # Terminated): they go on to main(), which ends with a line and 130, 143 or 129 as every verb does (a Ctrl-C
@@ -144,6 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         engine.stop()  # at once if the server stopped it: here for a server that never started
+        if port_file is not None and server.started:  # the port is no longer served: a script must not connect
+            port_file.unlink(missing_ok=True)
     return 0 if server.started else 3  # uvicorn.run's status for a server that never started
 
 
@@ -156,7 +196,12 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model_dir", help="model folder: config.json + safetensors (+ tokenizer.json for text)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=tcp_port, default=8000,
-                   help="TCP port, 0-65535 (0: any free one; default %(default)s)")
+                   help="TCP port, 0-65535 (0: any free one, said in the 'listening on' log line; default "
+                        "%(default)s)")
+    p.add_argument("--port-file", metavar="PATH", default=None,
+                   help="once the server listens, write its port there (a number and a newline, written whole: the "
+                        "file appears complete or not at all); removed before the model loads and when the server "
+                        "stops. For scripts that start it with --port 0")
     add_api_key_flags(p, SERVER_KEY_ENV, "the key clients must send on /v1 ('Authorization: Bearer KEY')")
     p.add_argument("--served-model-name", default=ServeConfig.served_name,
                    help="the model id clients send (default: the folder name)")

@@ -137,9 +137,17 @@ class DrainingServer(uvicorn.Server):
     ends the requests at once on a force quit (a second Ctrl-C). `stop_engine` runs last, while the loop is still
     up: run after it had closed, it let the engine thread hand a finished choice to a closed loop."""
 
-    def __init__(self, config: uvicorn.Config, shutdown: Shutdown, stop_engine: Callable[[], Any]) -> None:
+    def __init__(self, config: uvicorn.Config, shutdown: Shutdown, stop_engine: Callable[[], Any],
+                 listening: Callable[[list], Any] | None = None) -> None:
         super().__init__(config)
-        self.app_shutdown, self.stop_engine = shutdown, stop_engine
+        self.app_shutdown, self.stop_engine, self.listening = shutdown, stop_engine, listening
+
+    async def startup(self, sockets: Any = None) -> None:
+        """uvicorn's, then `listening(the sockets bound)`: under --port 0 only they know the port the OS chose
+        (uvicorn's own line says it at --log-level info only)."""
+        await super().startup(sockets)
+        if self.started and self.listening is not None:
+            self.listening([sock for server in self.servers for sock in server.sockets])
 
     @contextlib.contextmanager
     def capture_signals(self) -> Any:
