@@ -1,4 +1,4 @@
-"""Two columns found where the gutter is narrow or full-width lines are many (axk1/data/pdf_layout.find_gutter):
+"""Two columns found where the gutter is narrow or full-width lines are many (axk1/data/pdf_layout.py::find_gutter):
 LibreOffice sets columns 0 to 0.2 cm apart when asked (its default spacing is 0), and a first page's title,
 abstract and footnotes cross the gutter. Each page here draws its columns' lines alternately, left then right, so a
 page read as one column comes out with the two columns' lines interleaved. The columns' lines are double spaced,
