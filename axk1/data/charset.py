@@ -23,12 +23,13 @@ Encoding Standard maps both labels to one decoder). Order:
   7. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
      characters: a detector finds *some* codec for any bytes); a single-byte guess is never taken for a page
      declaring a Korean charset that reads as Korean CP949 however damaged (it read such pages as Thai, cp874);
-     a guess of a single-byte Latin codepage other than CP1252 (CP1250, CP1257, CP1258...) for a page declaring no
-     charset gives way to CP1252 where that decodes strictly and reads no less like words than the guess (the
-     WHATWG default; the guess read Western pages as mojibake, "naďve", "garēon", "Ł5"; a Polish CP1250 page, as
-     CP1252 "za¿ó³æ", or a Turkish CP1254 one, "Þiþli", keeps its guess); before that, a page declaring no charset
-     whose accented letters read as CP1257 are one Baltic language's, and read as the guess or CP1252 are no one
-     language's, is CP1257 (Lithuanian, Latvian: guessed as CP1250, CP1252 or CP1258, latin_alphabets).
+     for a page declaring no charset, a single-byte guess reading as Latin letters gives way to the reading in
+     CP1252, CP1250, CP1257, CP1254 or ISO-8859-2/-15/-9 whose accented letters are one language's, the guess's
+     when several are (latin_alphabets.choose_reading: Czech and Hungarian CP1250 pages were read as CP1252
+     "pøíliš", "fõváros", Turkish CP1254 ones as CP1250 "ţehir", Lithuanian and Latvian CP1257 ones as CP1250,
+     CP1252 or CP1258); where none is, a guess of a single-byte Latin codepage other than CP1252 (CP1250, CP1257,
+     CP1258...) gives way to CP1252 where that decodes strictly and reads no less like words than the guess (the
+     WHATWG default; the guess read Western pages as mojibake, "naďve", "garēon", "Ł5").
 A page none of these decode is "undecodable", with the byte where UTF-8 breaks (the reader counts it; it is never
 decoded with replacement characters).
 """
@@ -39,7 +40,7 @@ import codecs
 import re
 import unicodedata
 
-from axk1.data.latin_alphabets import BALTIC, OTHER, accented_letters, language_of
+from axk1.data.latin_alphabets import accented_letters, choose_reading, is_latin, odd_in_words
 from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -155,42 +156,32 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
             if korean_declared and len(text) == len(payload) and reads_korean(payload.decode("cp949", "ignore")):
                 raise UndecodableError(f"the page declares {header or meta} and reads as Korean CP949, but is "
                                        f"damaged beyond repair ({why[0]}); a guess of {codec} would be mojibake")
-            if not (header or meta) and codec in _OTHER_LATIN | {"cp1252"} \
-                    and (baltic := _baltic(payload, text)) is not None:
-                return baltic, "cp1257"
+            if not (header or meta) and len(text) == len(payload) and is_latin(accented_letters(text)) \
+                    and (latin := _latin_reading(payload, codec, text)) is not None:
+                return latin
             if not (header or meta) and codec in _OTHER_LATIN and (western := attempt("cp1252")) is not None \
-                    and _reads_as_html(western) and _odd_in_words(western) <= _odd_in_words(text):
+                    and _reads_as_html(western) and odd_in_words(western) <= odd_in_words(text):
                 return western, "cp1252"
             return text, codec
     raise UndecodableError(f"no charset decodes the page (tried {', '.join(tried) or 'none'}; {'; '.join(why)})")
 
 
-# letters of Icelandic and Faroese alone, where CP1252 has the Turkish and Baltic letters of CP1254 / CP1257
-# ("Şişli" read as CP1252 is "Þiþli", "šalis" is "ðalis")
-_RARE_LATIN = set("ðþÐÞ")
+# the single-byte Latin codepages an undeclared page is read in besides the guess, CP1252 (the WHATWG default) first
+_LATIN_READINGS = ("cp1252", "cp1250", "cp1257", "cp1254", "iso8859-2", "iso8859-15", "iso8859-9")
 
 
-def _odd_in_words(text: str) -> int:
-    """How unlike a Western page's words the text is: non-ASCII characters other than letters between two letters
-    ("za¿ó³æ": Polish CP1250 read as CP1252), and Icelandic letters. A Western page's `£`, `©` and quotes stand
-    between words, and its accented letters are letters."""
-    sample = text[:65536]
-    return sum(1 for i in range(1, len(sample) - 1) if sample[i] in _RARE_LATIN or (
-        not sample[i].isascii() and not sample[i].isalpha() and sample[i - 1].isalpha() and sample[i + 1].isalpha()))
-
-
-def _baltic(payload: bytes, guessed: str) -> str | None:
-    """The page as CP1257 when its accented letters read so are one Baltic language's and, read as the guess or as
-    CP1252 (the WHATWG default), are no one language's (latin_alphabets): charset_normalizer read real Lithuanian
-    and Latvian pages as CP1250, CP1252 or CP1258 mojibake."""
-    try:
-        baltic = payload.decode("cp1257")
-    except UnicodeDecodeError:
+def _latin_reading(payload: bytes, guess: str, guessed: str) -> tuple[str, str] | None:
+    """(text, codec) of the page's reading whose accented letters are one language's, the guess's when several are
+    (latin_alphabets.choose_reading); None when none is. Named CP1252 when its text is CP1252's (a German page's
+    ä ö ü ß are the same bytes in CP1250 and CP1257)."""
+    readings = {guess: guessed}
+    for codec in _LATIN_READINGS:
+        if codec not in readings and (text := _strict(payload, codec)) is not None and _reads_as_html(text):
+            readings[codec] = text
+    chosen = choose_reading(readings, guess)
+    if chosen is None:
         return None
-    if not _reads_as_html(baltic) or language_of(accented_letters(baltic), BALTIC) is None:
-        return None
-    readings = [guessed] + [t for t in (_strict(payload, "cp1252"),) if t is not None]
-    return None if any(language_of(accented_letters(t), BALTIC | OTHER) for t in readings) else baltic
+    return readings[chosen], "cp1252" if readings.get("cp1252") == readings[chosen] else chosen
 
 
 def utf16_without_bom(payload: bytes) -> str | None:
