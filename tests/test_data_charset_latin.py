@@ -1,5 +1,5 @@
 """Undeclared pages in a single-byte Latin codepage, read in the codepage whose reading's accented letters are one
-language's (axk1/data/latin_alphabets.choose_reading): Czech, Hungarian and Slovenian CP1250 pages were read as
+language's (axk1/data/latin_alphabets.py::choose_reading): Czech, Hungarian and Slovenian CP1250 pages were read as
 CP1252 ("pøíliš", "fõváros"), a Turkish CP1254 page with site markup as CP1250 ("ţehir"), Finnish and Estonian
 bare pages as HP Roman-8 and CP775 mojibake. Real sentences per language, in the Windows codepage its sites
 use, as a bare page and as a city site's page with navigation, script and footer."""
