@@ -8,8 +8,9 @@ removed (axk1/data/pipeline.py), and no task may need every site's counts (at we
                      the distinct lines of them all (64-bit hashes), split by the site's hash into one file per
                      partition (as many as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
   SiteLineReducer    per partition: merges its sites' pages over every task (records sharing a URL or a text are
-                     one page), and keeps the boilerplate lines only, those on at least `min_pages` distinct pages
-                     and at least `min_share` of their site's distinct pages -> site_boilerplate/<partition>.json.gz
+                     one page; near-copies one voter), and keeps the boilerplate lines only, those on at least
+                     `min_pages` distinct voters and at least `min_share` of their site's
+                     -> site_boilerplate/<partition>.json.gz
   SiteBoilerplate    drops those lines from each page, reading a partition's file when a page of one of its sites
                      first comes; a page left empty is excluded with the reason "site_boilerplate_only", its text
                      as it came, so that the exclusion shows what was removed.
@@ -17,7 +18,10 @@ Votes are counted per page, not per copy: a line counts once for all the capture
 five snapshots, its view counter different each time, is one page) and once for all the pages that share a text
 (a page saved twice, "기사 (2).html"). Counted per copy, a page fetched five times was "on five pages of the site":
 its own article reached min_pages / min_share alone and the page lost all its text. The reducer joins a site's
-records that share a URL or a text, over every task, and counts the lines of each such page once.
+records that share a URL or a text, over every task, and counts the lines of each such page once. Near-copies at
+other URLs (`?print=1`, `index.html`, a view counter apart) then vote once too: pages whose lines, the site's
+template aside, are near-identical are one voter (axk1/data/site_near_copies.py), and min_share is a share of
+the site's voters.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -35,6 +39,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from axk1.data.site_near_copies import NearCopies, own_lines, signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
@@ -141,7 +146,8 @@ class SiteLineReducer(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         files = sorted((Path(self.counts_folder) / f"{rank:05d}").glob("*.json.gz"))
-        # Two passes, so that memory grows with a site's distinct pages and lines, not with every page's lines.
+        # Several passes over the files (three, four when near-copies are found), so that memory grows with a
+        # site's distinct pages and lines, not with every page's lines.
         # First, which records are one page: those sharing a URL (recaptures, read by several tasks) or a text
         # (one page under two URLs), joined in a union-find over "url:"/"text:" keys.
         pages = _Pages()
@@ -150,16 +156,23 @@ class SiteLineReducer(PipelineStep):
         n_pages = pages.count()
         # Then each page's lines counted once: a page held by one record straight away, one held by several
         # (the only lines kept in memory) as the union of its records' lines.
-        lines: dict[str, Counter] = defaultdict(Counter)
-        pending: dict[tuple, set[int]] = defaultdict(set)
-        for site, key, rec in _records(files):
-            page = pages.find((site, key))
-            if pages.records[page] == 1:
-                lines[site].update(rec["lines"])
-            else:
-                pending[page].update(rec["lines"])
-        for (site, _), page_lines in pending.items():
-            lines[site].update(page_lines)
+        def page_of(site, key):
+            return pages.find((site, key))
+
+        lines = _counts(_voter_lines(files, page_of, pages.records))
+        # Near-copies at other URLs (?print=1, index.html: a counter apart) vote once too: pages grouped by their
+        # lines that are not the site's template, then every line counted again a group a voter.
+        copies = NearCopies()
+        for page, page_lines in _voter_lines(files, page_of, pages.records):
+            copies.add(page[0], page, signature(own_lines(page_lines, lines[page[0]], n_pages[page[0]])))
+        copies.group()
+        if copies.joined():
+            def voter_of(site, key):
+                return copies.find(pages.find((site, key)))
+
+            records = Counter(voter_of(*r) for r in pages.occurrences)
+            lines = _counts(_voter_lines(files, voter_of, records))
+            n_pages = dict(Counter(site for site, _ in records))  # min_share is a share of the site's voters
         cfg = self.cfg
         drop = {}
         for site, counts in lines.items():
@@ -170,6 +183,27 @@ class SiteLineReducer(PipelineStep):
             json.dump({site: hashes for site, hashes in drop.items() if hashes}, f)
         if data:
             yield from data
+
+
+def _voter_lines(files: list[Path], voter_of, records: Counter):
+    """(voter, its distinct lines) once for each voter (a page, or a group of near-copies): one held by a single
+    record straight from it, one held by several as the union of their lines, the only lines kept in memory."""
+    pending: dict[tuple, set[int]] = defaultdict(set)
+    for site, key, rec in _records(files):
+        voter = voter_of(site, key)
+        if records[voter] == 1:
+            yield voter, rec["lines"]
+        else:
+            pending[voter].update(rec["lines"])
+    yield from pending.items()
+
+
+def _counts(voters) -> dict[str, Counter]:
+    """Site -> line -> how many voters have it."""
+    lines: dict[str, Counter] = defaultdict(Counter)
+    for voter, voter_lines in voters:
+        lines[voter[0]].update(voter_lines)
+    return lines
 
 
 def _records(files: list[Path]):

@@ -1,0 +1,89 @@
+"""Which pages of one site are near-copies of one another: the same article at `?print=1`, `?utm_source=rss` and
+`.../index.html`, its text differing by a view counter or a date. Site boilerplate removal
+(axk1/data/site_boilerplate.py) lets such a group vote once, as it does for the captures of one URL; voting apart,
+a page served at three URLs had every line "on three pages of the site" and lost its whole article as template.
+
+Two pages are near-copies when their own lines are near-identical: a Jaccard of at least SIMILAR over the lines
+that are not the site's template, with at least MIN_OWN_LINES such lines on each page. The site's template (a
+line on at least NEAR_UNIVERSAL of its pages) is left out because over all lines thin pages look alike: ten
+lines of menu and footer and one line of their own are 0.8 alike, and grouped into one voter they would stop the
+template being found. Left out, what two thin pages compare is their own line, and they differ.
+
+The comparison is by MinHash, so that a site of 100k pages costs time linear in its lines and memory of one
+fixed-size signature a page (HASHES 32-bit hashes): pages whose signatures agree on one band of ROWS hashes are
+candidates, and a candidate joins the group of the page it met when their signatures agree on at least SIMILAR
+of their hashes (the Jaccard's estimate).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+SIMILAR = 0.8          # Jaccard of two pages' own lines at which they are one page
+NEAR_UNIVERSAL = 0.5   # a line on at least this share of a site's pages is its template, not a page's own line
+MIN_OWN_LINES = 3      # fewer own lines than this tell a copy from a sibling page too poorly to join anything
+HASHES, ROWS = 64, 4   # signature size and band height: 16 bands; a pair at Jaccard 0.8 is a candidate with
+                       # probability 1 - (1 - 0.8**4)**16 > 0.999, one at 0.5 with 0.64 (then checked)
+
+_rng = np.random.default_rng(20240611)  # fixed, so that every run (and every task) draws the same permutations
+_MUL = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64) | np.uint64(1)  # odd: a permutation of 64-bit values
+_ADD = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64)
+
+
+def own_lines(lines, counts, n_pages: int) -> list[int]:
+    """The lines of a page that are not its site's template (on under NEAR_UNIVERSAL of its `n_pages` pages)."""
+    limit = NEAR_UNIVERSAL * n_pages
+    return [h for h in lines if counts[h] < limit]
+
+
+def signature(lines) -> bytes | None:
+    """The MinHash signature of a set of line hashes, or None for fewer than MIN_OWN_LINES lines."""
+    if len(lines) < MIN_OWN_LINES:
+        return None
+    x = np.fromiter(lines, dtype=np.uint64, count=len(lines))
+    # multiply-add modulo 2**64 (numpy's uint64 wraps): each column a permutation; the minimum cut to 32 bits
+    # (two different minima agree one time in 4 billion)
+    mins = (x[:, None] * _MUL[None, :] + _ADD[None, :]).min(axis=0)
+    return mins.astype(np.uint32).tobytes()
+
+
+def _alike(a: bytes, b: bytes) -> bool:
+    same = np.count_nonzero(np.frombuffer(a, dtype=np.uint32) == np.frombuffer(b, dtype=np.uint32))
+    return same >= SIMILAR * HASHES
+
+
+class NearCopies:
+    """Groups of near-copy pages of each site: pages given with their signatures, then grouped a site at a time."""
+
+    def __init__(self) -> None:
+        self.sigs: dict[str, dict] = defaultdict(dict)  # site -> page -> signature
+        self.parent: dict = {}
+
+    def add(self, site: str, page, sig: bytes | None) -> None:
+        if sig is not None:
+            self.sigs[site][page] = sig
+
+    def group(self) -> None:
+        # a band at a time, one site at a time: the buckets held are one band's of one site (100k pages, ~15 MB)
+        width = ROWS * 4  # bytes of one band
+        for sigs in self.sigs.values():
+            for band in range(HASHES // ROWS):
+                first: dict[bytes, object] = {}  # the band's hashes -> the first page that had them
+                for page, sig in sigs.items():
+                    other = first.setdefault(sig[band * width:(band + 1) * width], page)
+                    if other != page and self.find(other) != self.find(page) and _alike(sig, sigs[other]):
+                        self.parent[self.find(page)] = self.find(other)
+        self.sigs.clear()
+
+    def find(self, page):
+        root = page
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while page != root:  # path compression
+            self.parent[page], page = root, self.parent[page]
+        return root
+
+    def joined(self) -> bool:
+        return bool(self.parent)

@@ -1,0 +1,102 @@
+"""Near-copies of a page at other URLs (`?print=1`, `?utm_source=rss`, `index.html`, a view counter apart) vote
+once in site boilerplate removal (axk1/data/site_near_copies.py): voting apart, a page served at three more URLs
+had every line "on four pages of the site" and lost its whole article as template. Thin pages, a site template
+and a line of their own, must not be grouped the same way, or the template stops being found."""
+
+import copy
+
+import pytest
+
+from datatrove.data import Document
+
+from axk1.data import site_near_copies
+from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer
+from tests.test_data_site_copies import ARTICLES
+from tests.test_data_web import _extracted_docs
+
+SITE = "news.example.kr"
+MENU, FOOTER = "홈 | 정치 | 경제 | 사회 | 문화", "한빛일보 | 개인정보처리방침 | 무단전재 및 재배포 금지"
+STORY = [line for article in ARTICLES for line in article]  # 12 lines of the story's own
+VARIANTS = ["?print=1", "?utm_source=rss", "/index.html"]
+SHARED = "관련 기사: 도서관 운영 시간 연장 논란"  # on the story and on one other post
+
+
+def _doc(i, url, lines) -> Document:
+    return Document(text="\n".join([MENU, *lines, FOOTER]), id=str(i), metadata={"url": url, "host": SITE})
+
+
+def _boilerplate(tmp_path, docs, cfg=None) -> SiteBoilerplate:
+    list(SiteLineCounter(str(tmp_path / "lines")).run(iter(docs), rank=0, world_size=1))
+    list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), cfg or SiteBoilerplateConfig()).run(None, 0, 1))
+    return SiteBoilerplate(str(tmp_path / "bp"))
+
+
+@pytest.mark.parametrize("extra_urls", [1, 3])
+def test_a_page_at_more_urls_keeps_its_text_and_loses_the_template(tmp_path, extra_urls):
+    """Six posts and a story also served at 1 or 3 more URLs, each copy with its own view count. With 3 more, the
+    story's lines were on 4 of 10 pages (>= min_pages 3, >= 20%) and went; with 1 more, the line it shares with one
+    post was on 3 of 8. Each copy keeps the story (boilerplate removal edits each page; the copies are left to
+    the dedup stage), the menu and footer still go from every page."""
+    url = f"https://{SITE}/story/1"
+    posts = [_doc(f"post-{i}", f"https://{SITE}/post/{i}", [f"{i}번째 소식: {ARTICLES[i % 4][i % 3]}"]
+                  + ([SHARED] if i == 0 else [])) for i in range(6)]
+    stories = [_doc(f"story-{k}", url + ("" if k == 0 else VARIANTS[k - 1]), [*STORY, SHARED, f"조회수 {1000 + k}"])
+               for k in range(1 + extra_urls)]
+    docs = posts + stories
+    step = _boilerplate(tmp_path, docs)
+    for doc in docs:
+        assert step.filter(doc) is True
+        assert MENU not in doc.text and FOOTER not in doc.text, doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 2, doc.text
+    for doc in stories:
+        assert doc.text.split("\n")[:-1] == [*STORY, SHARED], doc.text
+    assert SHARED in posts[0].text
+
+
+def test_a_real_page_at_three_more_urls_keeps_every_line_it_kept_alone(tmp_path):
+    """The longest fixture page (extracted from the real HTML) that loses its site's template, served at three more
+    URLs with a view counter: it keeps every line it keeps when served once, and loses the lines it lost then."""
+    docs = _extracted_docs()
+    alone = [copy.deepcopy(d) for d in docs]
+    step = _boilerplate(tmp_path / "alone", alone)
+    cut = [d for d in alone if step.filter(d) is True and d.metadata.get("site_boilerplate_lines")]
+    assert cut, "the fixture no longer has site template to remove"
+    page = max(cut, key=lambda d: len(d.text.split("\n")))
+    original = next(d for d in docs if d.id == page.id)
+    served = [copy.deepcopy(d) for d in docs]
+    target = next(d for d in served if d.id == page.id)
+    target.text += "\nViews: 1000"
+    for k, variant in enumerate(VARIANTS):
+        served.append(Document(text=original.text + f"\nViews: {1001 + k}", id=f"{page.id}-{k}",
+                               metadata={"url": original.metadata["url"] + variant,
+                                         "host": original.metadata["host"]}))
+    assert _boilerplate(tmp_path / "served", served).filter(target) is True
+    assert target.text.split("\n") == [*page.text.split("\n"), "Views: 1000"]
+    assert target.metadata["site_boilerplate_lines"] == page.metadata["site_boilerplate_lines"]
+
+
+def test_thin_pages_still_lose_the_site_template(tmp_path):
+    """Ten pages of twelve template lines and one line of their own are 0.86 alike over all their lines: grouped
+    by that, they were one voter and the template, on "one page", stayed. Compared on the lines that are not the
+    site's template, each has one line of its own and joins nothing."""
+    template = [f"메뉴 {j}: 게시판 {j}번 바로가기" for j in range(12)]
+    pages = [Document(text="\n".join([*template[:6], f"{i}번 공지: {ARTICLES[i % 4][i % 3]}", *template[6:]]),
+                      id=str(i), metadata={"url": f"https://{SITE}/notice/{i}", "host": SITE}) for i in range(10)]
+    step = _boilerplate(tmp_path, pages)
+    for i, doc in enumerate(pages):
+        assert step.filter(doc) is True
+        assert doc.text == f"{i}번 공지: {ARTICLES[i % 4][i % 3]}"
+
+
+def test_pages_alike_are_grouped_within_their_site_only():
+    """Pages at Jaccard 0.9 in their own lines are one group, not with the same lines on another site; under
+    MIN_OWN_LINES own lines a page has no signature and joins nothing."""
+    assert site_near_copies.signature([11, 12]) is None
+    a, b = site_near_copies.signature(range(1, 21)), site_near_copies.signature(range(2, 22))
+    assert a is not None and len(a) == 4 * site_near_copies.HASHES
+    groups = site_near_copies.NearCopies()
+    groups.add("s", ("s", "a"), a)
+    groups.add("s", ("s", "b"), b)
+    groups.add("t", ("t", "a"), a)  # another site: never joined to this one's pages
+    groups.group()
+    assert groups.find(("s", "a")) == groups.find(("s", "b")) != groups.find(("t", "a"))
