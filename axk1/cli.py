@@ -247,7 +247,8 @@ def _build_parser() -> argparse.ArgumentParser:
     prompt.add_argument("--prompt-ids", metavar="IDS", help="the prompt as token ids ('1 42 7' or '1,42,7'), with or "
                         "without a tokenizer; the reply is printed as ids")
     p.add_argument("--chat", action="store_true", help="ask --prompt as one user message, in the folder's chat "
-                   "template as `axk1 serve` renders it; the reasoning is printed on stderr, the answer on stdout")
+                   "template as `axk1 serve` renders it (axk1's default template for a folder without one, as serve "
+                   "falls back); the reasoning is printed on stderr, the answer on stdout")
     p.add_argument("--think", action=argparse.BooleanOptionalAction, default=None, help="with --chat: the "
                    "template's enable_thinking on or off (default: the template's own default)")
     p.add_argument("--system", metavar="TEXT", default=None, help="with --chat: a system message before the prompt")

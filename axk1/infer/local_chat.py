@@ -31,7 +31,7 @@ def chat_codec(codec: ChatCodec | None, folder: Path) -> ChatCodec:
     chat template of its own chats in axk1's default, as `axk1 serve` does: ChatCodec.from_folder chose it, with the
     server's warning (a model not trained on that template may not follow it)."""
     if codec is None:
-        raise ValueError(f"--chat needs the folder's tokenizer.json and chat template, but {folder} has no "
+        raise ValueError(f"--chat needs the folder's tokenizer.json (to render the chat and read the reply), but {folder} has no "
                          "tokenizer.json: add the tokenizer the model was trained with, or drop --chat and pass "
                          "token ids")
     return codec
