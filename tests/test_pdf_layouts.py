@@ -1,16 +1,18 @@
 """Layouts from real producers (tests/fixtures/pdf_layouts, see SOURCES.md there) that lost or garbled text: a
 LibreOffice report (running header and `- n -` footers a few points from the body, a table, footnote numbers
-glued to their text), LibreOffice's justified two-column Korean (stretched word spaces over 1 em), and an OCR'd
+glued to their text), LibreOffice's justified two-column Korean (stretched word spaces over 1 em, letter spacing
+PDFium reads as spaces, a footnote carried over to the next page), and an OCR'd
 scan whose letters PDFium set apart with spaces of its own. And a line that runs thousands of characters off the
 page."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from axk1.data.pdf import PdfConfig, extract_pdf
 from axk1.data.pdf_footnotes import space_footnote_numbers
-from axk1.data.pdf_lines import Line, PageLines, evenly_spaced
+from axk1.data.pdf_lines import Line, PageLines, evenly_spaced, letter_gaps
 from axk1.data.pdf_reflow import standalone
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdf_layouts"
@@ -58,6 +60,58 @@ def test_a_number_glued_to_a_counter_is_no_footnote_number():
     page.lines[-3].text, page.footnote_marks = "1훈민정음", 0
     space_footnote_numbers([page])  # no mark was left out of the page's text: no footnotes to number
     assert page.lines[-3].text == "1훈민정음"
+
+
+def test_a_footnote_carried_over_to_a_page_without_marks_is_numbered():
+    # LibreOffice carries a footnote that does not fit over to the next page, which has no mark; it was glued to
+    # its number and joined to the footnote above it (`… 검토했습니다. 5연구진은`)
+    def page(marks: int, small: list[Line], text_lines: int = 5) -> PageLines:
+        body = [Line("본문 " * 20, 72, 700 - 14 * i, 520, 711 - 14 * i, 11.0) for i in range(text_lines)]
+        return PageLines(595, 842, body + small, 500, footnote_marks=marks)
+
+    first = page(1, [Line("1훈민정음 해례본은 간송미술관이 소장하고 있다.", 72, 90, 350, 99, 9.0)])
+    carried = page(0, [Line("2연구진은 온라인 게시판에서 살펴보았다.", 72, 90, 350, 99, 9.0)], text_lines=0)
+    space_footnote_numbers([first, page(1, []), carried])  # two marks, one footnote found: one pending
+    assert carried.lines[0].text == "2 연구진은 온라인 게시판에서 살펴보았다." and carried.lines[0].footnote
+    # no mark pending: a small number at the bottom of a page without marks stays as it is
+    first = page(1, [Line("1훈민정음 해례본은 간송미술관이 소장하고 있다.", 72, 90, 350, 99, 9.0)])
+    later = page(0, [Line("2연구진은 온라인 게시판에서 살펴보았다.", 72, 90, 350, 99, 9.0)])
+    space_footnote_numbers([first, later])
+    assert later.lines[-1].text == "2연구진은 온라인 게시판에서 살펴보았다." and not later.lines[-1].footnote
+    # a pending mark (the second of page one) takes its own number only: numbering starts again where marks are
+    first = page(2, [Line("1훈민정음 해례본은 간송미술관이 소장하고 있다.", 72, 90, 350, 99, 9.0)])
+    restart = page(0, [Line("1인당 소득은 작은 글씨로 쓴 줄이다.", 72, 90, 350, 99, 9.0)])
+    space_footnote_numbers([first, restart])
+    assert restart.lines[-1].text.startswith("1인당") and not restart.lines[-1].footnote
+
+
+def test_the_narrow_reports_carried_footnote_stands_apart():
+    lines = extract_pdf(FIXTURES / "ko_2col_narrow.pdf", PdfConfig(ocr="none")).text.split("\n")
+    notes = [ln for ln in lines if "연구진은 온라인 게시판에서 데이터 처리 방법을" in ln]
+    assert len(notes) == 1 and notes[0].startswith("5 연구진은"), notes
+
+
+def test_letter_spaced_justified_korean_keeps_only_its_word_spaces():
+    # LibreOffice justifies a Korean line by stretching every gap between its syllables alike; where it draws each
+    # syllable on its own PDFium reads a space into every gap (`지 켜 보 았 다 . 시 청 은`), and into some gaps
+    # of a line it drew in pieces (`좋지 않 아 서`), and one before a full stop drawn on its own (`지켜보았다 .`)
+    text = extract_pdf(FIXTURES / "ko_2col_narrow.pdf", PdfConfig(ocr="none")).text
+    assert "어린이들은 역사 유물을 끝까지 지켜보았다. 시청은 재난 대응 훈련을 자세히 설명했다." in text
+    assert "또한 날씨가 좋지 않아서 회사는 수학 문제 풀이를 처음으로 공개했습니다." in text
+    assert "날씨 예보를 끝까지 지켜보았다. 개발자들은" in text
+    assert not re.search(r"(?:[가-힣] ){4}[가-힣]", text) and " ." not in text
+
+
+def test_letter_gaps_keeps_word_spaces_and_spaced_lists():
+    stretched = [0.15, 0.15, 0.6, 0.15, 0.16, 0.61, 0.15, 0.15]  # syllables 0.15 em apart, words 0.6
+    assert letter_gaps(stretched) == [g < 0.3 for g in stretched]
+    assert letter_gaps([0.15, None, 0.6, 0.15, 0.15]) == [True, False, False, True, True]  # a Latin pair: unjudged
+    assert not any(letter_gaps([0.0, 0.0, 0.33, 0.0, 0.33, 0.0]))  # set without letter spacing: word spaces only
+    assert not any(letter_gaps([1.2] + [0.3] * 12))  # a list set with spaces after its label (`gana 가 나 다`)
+    assert not any(letter_gaps([0.3] * 8))  # every gap alike and none a word's: nothing tells letters apart
+    assert not any(letter_gaps([0.17, 0.17, 1.04, 0.3, 26.2]))  # contents: `제 2 장 글꼴 문제 29`
+    assert not any(letter_gaps([1.14, 1.18, 1.14, 1.18, 1.14]))  # a table's columns (`ㄱ g ㄴ n`)
+    assert not any(letter_gaps([0.29, 0.32, 0.29, 0.32, 0.29]))  # words barely wider: not two groups
 
 
 def test_no_space_before_a_table_cells_comma(report):

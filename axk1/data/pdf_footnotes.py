@@ -130,21 +130,32 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
     its first word in PDFium's text (`1훈민정음 해례본은`), with nothing in its size or place to tell it from a
     number glued to a counter (`3개월`). Told here by where the line is and what it says: on a page whose text
     had footnote marks left out, below every line of the body's size, in smaller type, and starting with the
-    next footnote number of the document (or 1, where numbering starts again). Such a number gets its space, and
+    next footnote number of the document (or 1, where numbering starts again). A page with no mark is looked at
+    too while the document has more marks than footnotes found (LibreOffice carries a footnote that does not fit
+    over to the next page), for the next number only. Such a number gets its space, and
     its line (spaced already or not) is marked as a footnote's start (`Line.footnote`), a paragraph of its own."""
-    expected = 1
+    expected, marked, text_size = 1, 0, 0.0  # the next footnote's number; marks left out so far; the body's size
     for page in pages:
         body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical]
-        if not page.footnote_marks or not body:
+        marked += page.footnote_marks
+        # a page without marks may still hold a footnote whose mark was on a page before, one LibreOffice carried
+        # over for want of room (the page may hold nothing else): only the next number then, while marks are
+        # pending, and against the size of the text on the page of the marks
+        carried = not page.footnote_marks and expected <= marked and text_size > 0
+        if not (page.footnote_marks or carried) or not body:
             continue
-        sizes: dict[float, int] = {}
-        for ln in body:
-            sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
-        size = max(sizes, key=sizes.get)
-        floor = min(ln.y0 for ln in body if ln.size >= 0.92 * size)
+        if carried:
+            size = text_size
+        else:
+            sizes: dict[float, int] = {}
+            for ln in body:
+                sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
+            size = text_size = max(sizes, key=sizes.get)
+        floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=page.height)
         for ln in sorted(body, key=lambda ln: -ln.y1):
             m = _LEADING_NUMBER_RE.match(ln.text)
-            if ln.y1 > floor or ln.size >= 0.92 * size or m is None or int(m.group(1)) not in (expected, 1):
+            if ln.y1 > floor or ln.size >= 0.92 * size or m is None \
+                    or int(m.group(1)) not in ((expected,) if carried else (expected, 1)):
                 continue
             expected = int(m.group(1)) + 1
             ln.footnote = True  # a paragraph of its own: joined to the footnote above, `… 있다. 2 훈민정음 …`
