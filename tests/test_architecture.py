@@ -4,17 +4,22 @@ import still couples the two modules, it only defers the failure to run time).
 
 A unit is a top-level subpackage (`axk1/train/`) or module (`axk1/config.py`) of axk1; `__init__` is the package's
 own axk1/__init__.py (its public names). A unit may import its own modules, any unit of a lower layer, and a unit of
-its own layer only through an edge listed in SIDEWAYS."""
+its own layer only through an edge listed in SIDEWAYS.
+
+The tests obey a rule of their own: a test module (tests/test_*.py) imports what it shares from helper modules
+(tests/*_helpers.py and the like), never from another test module."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "axk1"
+from tests.architecture_helpers import MODULES, ROOT, axk1_imports
+
 
 # Lowest first. Each layer may import only from the layers before it.
 LAYERS = [
@@ -52,64 +57,12 @@ SIDEWAYS = {
 EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
-def _modules() -> dict[str, Path]:
-    """Dotted module name -> file, for every module under axk1/ (a package by its __init__.py)."""
-    out = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        out[".".join(parts)] = path
-    return out
-
-
-def _resolve(name: str, modules: dict[str, Path]) -> str:
-    """The module an import of `name` loads: itself, or the nearest enclosing module (a name imported from a
-    package's __init__, a function imported from a module)."""
-    while name not in modules:
-        name = name.rpartition(".")[0]
-    return name
-
-
-def _imports(module: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
-    """(imported axk1 module, line) for every import statement in the file, at any depth."""
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found += [(_resolve(a.name, modules), node.lineno) for a in node.names if a.name.split(".")[0] == "axk1"]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: strip level - 1 trailing parts of the package
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parent + ([base] if base else []))
-            if base.split(".")[0] != "axk1":
-                continue
-            for alias in node.names:  # `from axk1.plan import arch` imports the module axk1.plan.arch
-                target = f"{base}.{alias.name}"
-                found.append((target if target in modules else _resolve(base, modules), node.lineno))
-    return found + _packages_run_on_the_way(module, found, modules)
-
-
-def _packages_run_on_the_way(module: str, found: list[tuple[str, int]], modules: dict[str, Path]) -> list:
-    """Importing `axk1.eval.tasks.base` first runs the package `axk1.eval.tasks`'s __init__ (which imports every
-    task): an edge as real as the import written. Packages enclosing the importer itself are already loaded."""
-    mine = {module.rsplit(".", k)[0] for k in range(module.count(".") + 1)}
-    out = []
-    for target, line in found:
-        parts = target.split(".")
-        out += [(".".join(parts[:k]), line) for k in range(1, len(parts))
-                if ".".join(parts[:k]) in modules and ".".join(parts[:k]) not in mine]
-    return out
-
-
 def _unit(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-MODULES = _modules()
-GRAPH = {m: _imports(m, p, MODULES) for m, p in MODULES.items()}
+GRAPH = {m: axk1_imports(m, p, MODULES) for m, p in MODULES.items()}
 LAYER_OF = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
 
 
@@ -196,7 +149,7 @@ def test_the_checker_sees_local_imports(tmp_path):
     (pkg / "model" / "a.py").write_text("def f():\n    from axk1.checkpoint import g\n    return g\n")
     modules = {"axk1": pkg / "__init__.py", "axk1.checkpoint": pkg / "checkpoint.py",
                "axk1.model": pkg / "model" / "__init__.py", "axk1.model.a": pkg / "model" / "a.py"}
-    graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
+    graph = {m: {t for t, _ in axk1_imports(m, p, modules)} for m, p in modules.items()}
     assert graph["axk1.model.a"] == {"axk1.checkpoint"}
     assert _cycles(graph) == [["axk1.checkpoint", "axk1.model.a"]]
 
@@ -214,10 +167,60 @@ def test_the_checker_sees_the_package_an_import_runs_first(tmp_path):
     modules = {m: pkg / f for m, f in files.items()}
     for m, path in modules.items():
         path.write_text(text.get(m, ""))
-    graph = {m: {t for t, _ in _imports(m, p, modules)} for m, p in modules.items()}
+    graph = {m: {t for t, _ in axk1_imports(m, p, modules)} for m, p in modules.items()}
     assert graph["axk1.translate"] == {"axk1.tasks.base", "axk1.tasks"}
     assert graph["axk1.tasks.ko"] == {"axk1.translate", "axk1.tasks.base"}  # its own package is already loading
     assert _cycles(graph) == [["axk1.tasks", "axk1.tasks.ko", "axk1.translate"]]
+
+
+TESTS = Path(__file__).resolve().parent
+# `from tests.test_x import ...`, `import tests.test_x`, `from tests import test_x` in code a test hands a child
+# process as a string: the child runs the other test module's top level just the same
+TEST_IMPORT_IN_TEXT = re.compile(r"^[ \t]*(?:from[ \t]+(tests\.test_\w+)[ \t]+import|import[ \t]+(tests\.test_\w+)|"
+                                 r"from[ \t]+tests[ \t]+import[ \t]+\(?[ \t]*(test_\w+))", re.M)
+
+
+def _test_modules_imported(path: Path) -> list[tuple[str, int]]:
+    """(imported test module, line) for every import of a tests/test_*.py module in the file: import statements at
+    any depth, relative ones included, and code held in strings."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names if re.match(r"(tests\.)?test_", a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if re.match(r"(tests\.)?test_", base):  # `from tests.test_x import ...`, `from .test_x import ...`
+                found.append((base, node.lineno))
+            elif base == "tests" or (node.level and not base):  # `from tests import test_x`, `from . import test_x`
+                found += [(a.name, node.lineno) for a in node.names if a.name.startswith("test_")]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for m in TEST_IMPORT_IN_TEXT.finditer(node.value):
+                found.append((next(g for g in m.groups() if g), node.lineno + node.value.count("\n", 0, m.start())))
+    return sorted(found, key=lambda f: f[1])
+
+
+def test_no_test_module_imports_another_test_module():
+    """Importing a test module runs its top level (its fixtures and constants are built, its imports made) and ties
+    two test files together: renaming one breaks the other. What tests share lives in helper modules."""
+    found = [f"tests/{p.name}:{line} imports {name}" for p in sorted(TESTS.glob("*.py"))
+             for name, line in _test_modules_imported(p)]
+    assert not found, ("move what these import into a helper module (tests/*_helpers.py, or a new one for its "
+                       "area) and import it from there:\n" + "\n".join(found))
+
+
+def test_the_test_import_checker_sees_every_form(tmp_path):
+    """Each way of importing a test module is found; helper modules, and names that only look alike, are not.
+    (TESTS_ stands for the package here, or this file's own text would be an import of test_b.)"""
+    path = tmp_path / "test_a.py"
+    path.write_text("from TESTS_.test_b import helper\nimport TESTS_.test_c\nfrom TESTS_ import test_d\n"
+                    "from .test_e import x\nfrom . import test_f\n"
+                    "def f():\n    from TESTS_.test_g import y\n"
+                    'CHILD = """\nimport os\nfrom TESTS_.test_h import z\n"""\n'
+                    "from TESTS_.train_helpers import write_recipe\nfrom TESTS_ import serve_helpers\n"
+                    "from axk1.eval.test_cases import run\nTEXT = 'the test_i tests'\n".replace("TESTS_", "tests"))
+    assert _test_modules_imported(path) == [
+        ("tests.test_b", 1), ("tests.test_c", 2), ("test_d", 3), ("test_e", 4), ("test_f", 5), ("tests.test_g", 7),
+        ("tests.test_h", 10)]
 
 
 # Modules that are not imported as axk1.*: `python -m axk1` runs the CLI on import; the sandbox's fork server runs

@@ -18,17 +18,17 @@ from axk1.checkpoint.dcp import load_checkpoint
 from axk1.checkpoint.export import export_checkpoint
 from axk1.checkpoint.merge import merge_folders
 from axk1.cli import main
-from tests import test_model_folder_hostile as model_folder
-from tests.test_model_folder_hostile import _cli_error, _tiny
+from tests import model_folder_helpers
+from tests.model_folder_helpers import cli_error, tiny_model_config
 from tests.train_helpers import one_step_checkpoint
 
-folder = model_folder.folder  # the fixture (a saved tiny model with its MTP layers), shared rather than copied
+folder = model_folder_helpers.folder  # the fixture (a saved tiny model with its MTP layers), shared rather than copied
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A trained-for-one-step DCP checkpoint, as the trainer writes it (the loss module holds the LM as `lm`)."""
-    return one_step_checkpoint(tmp_path_factory.mktemp("ckpt"), _tiny(), with_mtp=True)
+    return one_step_checkpoint(tmp_path_factory.mktemp("ckpt"), tiny_model_config(), with_mtp=True)
 
 
 def _copy(src, dst):
@@ -58,12 +58,12 @@ def test_hostile_dcp_metadata_is_refused_without_running(checkpoint, tmp_path, c
     evil = _copy(checkpoint, tmp_path / "evil" / "step-000001")
     marker = tmp_path / "pwned"
     (evil / ".metadata").write_bytes(pickle.dumps(_Payload(marker)))
-    assert "CRC-32" in _cli_error(["export", str(evil), str(tmp_path / "out")], capsys)  # its checksum, first
-    err = _cli_error(["export", str(_without_checksums(evil)), str(tmp_path / "out")], capsys)
+    assert "CRC-32" in cli_error(["export", str(evil), str(tmp_path / "out")], capsys)  # its checksum, first
+    err = cli_error(["export", str(_without_checksums(evil)), str(tmp_path / "out")], capsys)
     assert ".metadata refers to posix.system" in err and "refusing to unpickle" in err
     assert not marker.exists() and not (tmp_path / "out").exists()
     holder = torch.nn.Module()
-    holder.lm = AXK1ForCausalLM(_tiny(), with_mtp=True)
+    holder.lm = AXK1ForCausalLM(tiny_model_config(), with_mtp=True)
     with pytest.raises(ValueError, match="refusing to unpickle"):  # --resume's path (with an optimizer)
         load_checkpoint(evil, holder, torch.optim.AdamW(holder.parameters()))
     assert not marker.exists()
@@ -73,7 +73,7 @@ def test_real_checkpoint_exports_and_resumes(checkpoint, tmp_path):
     out = export_checkpoint(checkpoint, tmp_path / "out", keep_mtp=True)
     loaded = axk1.load_model(out)
     holder = torch.nn.Module()
-    holder.lm = AXK1ForCausalLM(_tiny(), with_mtp=True)
+    holder.lm = AXK1ForCausalLM(tiny_model_config(), with_mtp=True)
     state = load_checkpoint(checkpoint, holder, torch.optim.AdamW(holder.parameters()))
     assert state["mtp_depth"] == 1
     torch.testing.assert_close(loaded.model.embed_tokens.weight, holder.lm.model.embed_tokens.weight)
@@ -96,7 +96,7 @@ def test_corrupt_checkpoint_is_a_one_line_error(damage, checkpoint, tmp_path, ca
         md = pickle.loads(metadata.read_bytes())
         next(iter(md.storage_data.values())).relative_path = "../../secret.distcp"
         metadata.write_bytes(pickle.dumps(md))
-    err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
+    err = cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
     assert "corrupt or incomplete checkpoint" in err
     assert not (tmp_path / "out").exists()
 
@@ -112,7 +112,7 @@ def test_export_refuses_a_checkpoint_whose_bytes_changed_in_place(checkpoint, tm
     with open(ckpt / item.relative_path, "r+b") as f:
         f.seek(item.offset + item.length // 2)
         f.write(b"\xff\xff\xff\x7f")  # a NaN in float32
-    err = _cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
+    err = cli_error(["export", str(ckpt), str(tmp_path / "out")], capsys)
     assert (f"{ckpt / item.relative_path}: corrupt or incomplete checkpoint (CRC-32 " in err
             and "its bytes changed after the save" in err)
     assert not (tmp_path / "out").exists()
@@ -144,7 +144,7 @@ def test_a_re_export_refuses_a_folder_holding_a_gguf_of_the_old_weights(checkpoi
     """A GGUF conversion of the earlier weights was deleted unasked; kept, it would describe another model."""
     (folder / "model-Q4_K_M.gguf").write_bytes(b"GGUF")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    err = _cli_error(["export", str(checkpoint), str(folder)], capsys)
+    err = cli_error(["export", str(checkpoint), str(folder)], capsys)
     assert f"the output folder {folder} holds model-Q4_K_M.gguf, a conversion of the model there" in err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
@@ -161,17 +161,17 @@ def test_a_run_folder_given_as_a_model_names_where_the_model_is(checkpoint, fold
     in model/): the error says what to give instead, and following it works."""
     run = tmp_path / "train"
     _copy(checkpoint, run / "checkpoints" / checkpoint.name)
-    err = _cli_error(["generate", str(run), "--prompt", "1 2"], capsys)
+    err = cli_error(["generate", str(run), "--prompt", "1 2"], capsys)
     assert f"holds training checkpoints, not a model: export them first (`axk1 export {run / 'checkpoints'} DIR" in err
-    err = _cli_error(["export", str(run), str(tmp_path / "model")], capsys)  # the run, not its checkpoints
+    err = cli_error(["export", str(run), str(tmp_path / "model")], capsys)  # the run, not its checkpoints
     assert f"its checkpoints are in {run / 'checkpoints'}: give that" in err
-    assert "does not exist" in _cli_error(["export", str(run / "checkpoint"), str(tmp_path / "model")], capsys)
+    assert "does not exist" in cli_error(["export", str(run / "checkpoint"), str(tmp_path / "model")], capsys)
     assert main(["export", str(run / "checkpoints"), str(tmp_path / "model")]) == 0
     assert main(["generate", str(tmp_path / "model"), "--prompt", "1 2", "--max-new-tokens", "2"]) == 0
     capsys.readouterr()
     rl = tmp_path / "rl"
     _copy(folder, rl / "model")
-    err = _cli_error(["serve", str(rl)], capsys)
+    err = cli_error(["serve", str(rl)], capsys)
     assert f"is a run folder: its model is {rl / 'model'}" in err
 
 
@@ -194,7 +194,8 @@ def test_bad_tokenizer_is_refused_before_export_writes(checkpoint, tmp_path):
 def test_weight_files_get_the_umask_permissions(folder, tmp_path):
     previous = os.umask(0o022)
     try:
-        out = axk1.save_pretrained(AXK1ForCausalLM(_tiny(), with_mtp=True), tmp_path / "p", max_shard_size="64KB")
+        out = axk1.save_pretrained(AXK1ForCausalLM(tiny_model_config(), with_mtp=True), tmp_path / "p",
+                                   max_shard_size="64KB")
         merged = tmp_path / "merged"
         merge_folders(out, out, merged, 0.5, progress=False)
     finally:

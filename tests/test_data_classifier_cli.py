@@ -11,7 +11,7 @@ from datatrove.data import Document
 from axk1.cli import main
 from axk1.data.classify import DomainClassifier, label_domain
 from axk1.data.stats import iter_records
-from tests.test_data_pipeline import predict
+from tests.data_helpers import predict
 
 # two kinds of plain Korean prose that none of the domain rules is sure of (no markers: the classifier decides)
 PETS = "고양이 강아지 산책 공원 사료 간식 털 발톱 목줄 꼬리 낮잠 장난감 동물병원 예방접종".split()

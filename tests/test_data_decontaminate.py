@@ -4,37 +4,21 @@ and Korean text nobody here wrote, which share no benchmark text, the contest's 
 not. The page variants here are shared with test_data_decontaminate_pipeline.py (the filter in `axk1 data run`, the
 audit and `axk1 eval --contamination`) and benchmarks/bench_decontaminate.py."""
 
-import gzip
 import json
 import re
-import sysconfig
-from pathlib import Path
 
 import pytest
 
-from axk1.text.contamination import ContaminationIndex, humaneval_file, read_benchmark
+from axk1.text.contamination import ContaminationIndex, read_benchmark
 from tests.aime_rows import ROWS, write_aime
-from tests.test_data_korean_real import bills, constitution_chapters
+from tests.korean_corpus import bills, constitution_chapters
 from tests.aime_files import AIME_DIR, needs_aime
-
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
-FORUM = "Posted by a visitor in the problem-of-the-day thread. {} Any hints? I tried casework and got stuck."
+from tests.decontaminate_helpers import FORUM, STDLIB, humaneval_rows, reformatted, respaced
 
 
 @pytest.fixture(scope="module")
 def humaneval() -> ContaminationIndex:
     return ContaminationIndex([read_benchmark("humaneval")], 13)
-
-
-def humaneval_rows() -> list[dict]:
-    with gzip.open(humaneval_file(), "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-def reformatted(code: str) -> str:
-    """The same function as a copy in someone's repository: two-space indents, the other docstring quotes."""
-    code = code.replace('"""', "'''")
-    return re.sub(r"^( +)", lambda m: " " * (len(m.group(1)) // 2), code, flags=re.M)
 
 
 def rendered(latex: str) -> str:
@@ -74,18 +58,6 @@ AIME_PHRASING = [
 
 def no_spaces(text: str) -> str:
     return text.replace(" ", "")
-
-
-def respaced(text: str) -> str:
-    """Korean as another writer spaces it: a space after every third Hangul syllable besides the original ones."""
-    out, count = [], 0
-    for ch in text:
-        out.append(ch)
-        if "가" <= ch <= "힣":
-            count += 1
-            if count % 3 == 0:
-                out.append(" ")
-    return "".join(out)
 
 
 def test_humaneval_copied_into_real_code_is_found_and_the_code_around_it_is_not(humaneval):

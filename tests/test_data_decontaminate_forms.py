@@ -9,7 +9,7 @@ import re
 from axk1.data.contamination_audit import audit
 from axk1.text.contamination import ContaminationIndex, read_benchmark
 from tests.aime_rows import ROWS, write_aime
-from tests.test_data_decontaminate import FORUM
+from tests.decontaminate_helpers import FORUM
 
 LONG_KO = [r for r in ROWS["ko"] if len(re.sub(r"\W", "", r["problem"])) >= 39 + 10]
 LONG_EN = [r for r in ROWS["en"] if len(r["problem"].split()) >= 20]

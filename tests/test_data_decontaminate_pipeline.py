@@ -15,8 +15,8 @@ from axk1.cli import main
 from axk1.data.stats import account, iter_records
 from axk1.text.contamination import texts_to_check
 from tests.aime_rows import ROWS, write_aime
-from tests.test_data_decontaminate import FORUM, STDLIB, humaneval_rows, reformatted, respaced
-from tests.test_data_korean_real import bills, constitution_chapters
+from tests.decontaminate_helpers import FORUM, STDLIB, humaneval_rows, reformatted, respaced
+from tests.korean_corpus import bills, constitution_chapters
 
 
 def write_pipeline(root: Path, benchmarks: list[str]) -> Path:

@@ -4,9 +4,7 @@ Japanese and Chinese prose written for the language tests, which must not pass a
 
 import re
 import unicodedata
-from pathlib import Path
 
-import konlpy
 import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters import GopherRepetitionFilter
@@ -15,27 +13,11 @@ from axk1.data.quality_filter import QualityConfig, QualityFilter, repetition_re
 from axk1.data.lid import LanguageFilter
 from axk1.data.pii import PLACEHOLDERS, scrub_pii
 from axk1.text.korean import hangul_ratio, normalize_text, word_tokenize
-
-CORPUS = Path(konlpy.__file__).parent / "data" / "corpus"
-
-
-def bill(number: int) -> str:
-    return normalize_text((CORPUS / "kobill" / f"{number}.txt").read_text(encoding="utf-8"))
-
-
-def constitution_chapters() -> dict[str, str]:
-    """The constitution cut at its chapter headings ("제4장 정부"), keyed by heading."""
-    text = normalize_text((CORPUS / "kolaw" / "constitution.txt").read_text(encoding="utf-8"))
-    parts = [p.strip() for p in re.split(r"\n(?=[ \t]*제\d+장 )", text) if p.strip()]
-    return {p.split("\n")[0].strip(): p for p in parts}
+from tests.korean_corpus import CORPUS, bill, bills, constitution_chapters
 
 
 def korean(text: str) -> Document:
     return Document(text, "doc", metadata={"language": "ko"})
-
-
-def bills() -> dict[int, str]:
-    return {int(p.stem): bill(int(p.stem)) for p in sorted((CORPUS / "kobill").glob("*.txt"))}
 
 
 # Common Japanese and Chinese prose, written for these tests; the last of each in a statute's style, Hanja-heavy as

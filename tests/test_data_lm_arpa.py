@@ -17,7 +17,7 @@ from axk1.data.perplexity_model import lm_tokens
 from axk1.text.arpa import SPACE, read_arpa, write_arpa
 from axk1.text.korean import word_tokenize
 from axk1.text.ngram_lm import NgramLM
-from tests.test_data_perplexity import korean_split, licence_texts, prob
+from tests.perplexity_helpers import korean_split, licence_texts, prob
 
 
 @pytest.fixture(scope="module")

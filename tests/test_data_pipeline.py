@@ -18,12 +18,7 @@ from axk1.data.mathgen import generate_problems
 from axk1.data.pdf_render import render_encrypted_pdf, render_pdf
 from axk1.data.stats import account, iter_records
 from axk1.data.textgen import english_document, korean_document, korean_paragraph
-
-
-def predict(classifier: DomainClassifier, text: str) -> str:
-    """The classifier's most likely domain for `text` (what label_domain takes when the rules do not decide)."""
-    proba = classifier.predict_proba(text)
-    return max(proba, key=proba.get)
+from tests.data_helpers import predict
 
 
 def parser():

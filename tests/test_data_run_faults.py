@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from axk1.data.stats import corpus_stats, iter_records
-from tests.test_data_run_folder import data_run, write_docs
+from tests.data_helpers import data_run, write_docs
 
 REPO = str(Path(__file__).resolve().parents[1])
 

@@ -3,31 +3,18 @@ inputs, the pipeline file, a user's notes), a relaunch over changed input files 
 the old table and exited 0), the same pipeline launched from another folder is the same run (it was refused
 as "other settings"), and a second launch on a folder in use is refused (both ran every stage at once)."""
 
-import argparse
 import json
-import random
 import re
 
 import pytest
 
 from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse
 
-from axk1.data.cli import add_data_parser
 from axk1.data.config import config_from_dict, load_pipeline_config
 from axk1.data.run_folder import RUN_ENTRIES, run_entries
 from axk1.data.run_settings import SETTINGS_FILE, check_settings
-from axk1.data.textgen import english_document
 from tests.train_helpers import lock_held_elsewhere, try_lock_from_another_process
-
-
-def text(seed):
-    return english_document(random.Random(seed), 2, 4)
-
-
-def write_docs(folder, n=2, tag=""):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        (folder / f"f{i}.jsonl").write_text(json.dumps({"id": f"{i}", "text": tag + text(i)}) + "\n")
+from tests.data_helpers import data_run, english_text, write_docs
 
 
 def write_pipeline(root, output_dir="out", source="../docs", stages='["extract"]'):
@@ -37,13 +24,6 @@ def write_pipeline(root, output_dir="out", source="../docs", stages='["extract"]
                     f'stages = {stages}\n[[sources]]\ntype = "jsonl"\npath = "{source}"\nfilter = false\n'
                     '[filters.quality]\nword_tokenizer = "regex"\n')
     return toml
-
-
-def data_run(*argv):
-    p = argparse.ArgumentParser()
-    add_data_parser(p.add_subparsers())
-    args = p.parse_args(["data", "run", *map(str, argv)])
-    return args.func(args)
 
 
 def test_force_deletes_only_the_runs_outputs_and_refuses_a_folder_holding_more(tmp_path):
@@ -110,7 +90,7 @@ def test_changed_inputs_are_refused_naming_them_and_an_unchanged_relaunch_says_i
     assert "nothing to do: every stage had finished" in capsys.readouterr().out
     write_docs(tmp_path / "docs", n=2, tag="Rewritten. ")
     (tmp_path / "docs" / "f2.jsonl").unlink()
-    (tmp_path / "docs" / "new.jsonl").write_text(json.dumps({"text": text(99)}) + "\n")
+    (tmp_path / "docs" / "new.jsonl").write_text(json.dumps({"text": english_text(99)}) + "\n")
     with pytest.raises(ValueError, match=r"docs: 2 changed \(f0\.jsonl, f1\.jsonl\), 1 added \(new\.jsonl\), "
                                          r"1 removed \(f2\.jsonl\).*pass --force"):
         data_run(toml)
@@ -154,7 +134,7 @@ def test_a_source_holding_the_run_folder_does_not_read_the_runs_own_files(tmp_pa
     corpus = tmp_path / "proj" / "corpus"
     corpus.mkdir(parents=True)
     for i in range(2):
-        (corpus / f"t{i}.txt").write_text(text(i))
+        (corpus / f"t{i}.txt").write_text(english_text(i))
     toml = write_pipeline(tmp_path, output_dir="corpus/out", source="corpus")
     toml.write_text(toml.read_text().replace('type = "jsonl"', 'type = "text"'))
     out = corpus / "out"

@@ -12,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.test_data_run_folder import data_run, write_docs
+from tests.data_helpers import data_run, write_docs
 
 # `axk1 data run ARGS` that prints the pids of its children once the local executor's pool is up, then SIGKILLs
 # itself (its children are left to the kernel, as after the OOM killer).

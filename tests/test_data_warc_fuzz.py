@@ -5,103 +5,16 @@ undamaged record read with its exact payload, in order, and no failure at all wh
 digests included)."""
 
 import gzip
-import io
-import re
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from axk1.data.warc import Skipped, WebPage, read_warc
-
-N_RECORDS = 6
-
-
-def _record(i: int, version: str) -> bytes:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    body = b"<html><body><p>page %d " % i + b"\xea\xb0\x80 text line\r\n" * (20 + 7 * i) + b"</p></body></html>"
-    out = io.BytesIO()
-    writer = WARCWriter(out, gzip=False, warc_version=version)
-    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record(f"https://ex.kr/{i}", "response", payload=io.BytesIO(body),
-                                                  http_headers=http))
-    data = re.sub(rb"urn:uuid:[0-9a-f-]+", b"urn:uuid:00000000-0000-0000-0000-%012d" % i, out.getvalue())
-    return re.sub(rb"WARC-Date: \S+", b"WARC-Date: 2025-03-05T10:21:00Z", data)
+from tests.warc_helpers import DAMAGE, N_RECORDS, RECORDS, crawls, damage_bytes
 
 
-RECORDS = {(i, v): _record(i, v) for i in range(N_RECORDS) for v in ("1.0", "1.1")}
 BODIES = {i: RECORDS[i, "1.0"].split(b"\r\n\r\n", 2)[2][:-4] for i in range(N_RECORDS)}
-
-JUNK = st.one_of(
-    st.binary(min_size=1, max_size=60),
-    st.just(b"WARC/1.0\r\n"),
-    st.integers(1, 4).map(lambda k: b"WARC/1.0\r\n" * k),
-    st.just(b"WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n"),
-)
-DAMAGE = st.one_of(
-    st.just(("none",)),
-    st.tuples(st.just("cut"), st.floats(0.01, 0.99)),
-    st.tuples(st.just("flip"), st.floats(0, 0.999), st.integers(1, 255)),
-    st.tuples(st.just("length"), st.integers(-300, 300).filter(bool)),
-)
-
-
-def _damage(data: bytes, how: tuple) -> bytes:
-    if how[0] == "cut":
-        return data[: max(1, int(len(data) * how[1]))]
-    if how[0] == "flip":
-        at = int(len(data) * how[1])
-        return data[:at] + bytes([data[at] ^ how[2]]) + data[at + 1:]
-    if how[0] == "length":
-        n = int(re.search(rb"Content-Length: (\d+)", data).group(1))
-        return data.replace(b"Content-Length: %d" % n, b"Content-Length: %d" % max(0, n + how[1]), 1)
-    return data
-
-
-@st.composite
-def crawls(draw):
-    """(file bytes, the undamaged records' numbers in file order, whether it is gzipped)."""
-    pieces, intact = [], []
-    for i in range(draw(st.integers(1, N_RECORDS))):
-        if draw(st.booleans()) and draw(st.booleans()):
-            pieces.append(("junk", draw(JUNK)))
-        how = draw(DAMAGE)
-        data = _damage(RECORDS[i, draw(st.sampled_from(["1.0", "1.1"]))], how)
-        pieces.append(("record", data))
-        if how == ("none",):
-            intact.append(i)
-    layout = draw(st.sampled_from(["plain", "member-per-piece", "whole", "split", "joined"]))
-    if layout == "plain":
-        return b"".join(p for _, p in pieces), intact, False
-    if layout == "joined":  # files joined (cat a.warc b.warc.gz ...): runs of pieces, each plain or gzipped
-        parts, at = [], 0
-        while at < len(pieces):
-            n = draw(st.integers(1, len(pieces) - at))
-            run = b"".join(p for _, p in pieces[at:at + n])
-            parts.append(gzip.compress(run, mtime=0) if draw(st.booleans()) else run)
-            at += n
-        return b"".join(parts), intact, draw(st.booleans())
-    if layout == "whole":
-        return gzip.compress(b"".join(p for _, p in pieces), mtime=0), intact, True
-    if layout == "member-per-piece":
-        members, n = [], -1
-        for kind, p in pieces:
-            n += kind == "record"
-            if draw(st.booleans()) and draw(st.booleans()):
-                members.append(gzip.compress(draw(st.sampled_from([b"", b"\r\n", b"garbage"])), mtime=0))
-            member = gzip.compress(p, mtime=0)
-            how = draw(st.sampled_from([("none",)] * 4 + [("cut", 0.5), ("flip", 0.5, 1), ("flip", 0.05, 8)]))
-            if how != ("none",):  # the member's own bytes damaged: its record is lost, no other
-                member = _damage(member, how)
-                if kind == "record" and n in intact:
-                    intact.remove(n)
-            members.append(member)
-        return b"".join(members), intact, True
-    whole = b"".join(p for _, p in pieces)  # split: members cut at any byte, records across them
-    cuts = sorted(draw(st.lists(st.integers(0, len(whole)), max_size=6)))
-    return b"".join(gzip.compress(whole[a:b], mtime=0) for a, b in zip([0] + cuts, cuts + [len(whole)])), intact, True
 
 
 def _check(tmp_path, data: bytes, intact: list, gz: bool | None = None):
@@ -135,10 +48,11 @@ R0, R1 = RECORDS[0, "1.0"], RECORDS[1, "1.1"]
 # cut inside a WARC header value: both headers were read as one, /0's URI with /1's payload, and /1 lost silently
 @example(crawl=(R0[:R0.index(b"WARC-Payload-Digest: sha1:") + 26] + R1, [1]))
 # a Content-Length 33 bytes too large ends on a blank line of the next header: /0 read with its start in the payload
-@example(crawl=(_damage(R0, ("length", 33)) + R1, [1]))
+@example(crawl=(damage_bytes(R0, ("length", 33)) + R1, [1]))
 @example(crawl=(R0[:-12] + R1, [1]))  # its start then inside the block's last line, after '</body'
 # a .warc.gz whose first gzip header is damaged was read as an uncompressed file: one failure, every record lost
-@example(crawl=(_damage(gzip.compress(b"\r\n", mtime=0), ("flip", 0.05, 8)) + gzip.compress(R0, mtime=0), [0], True))
+@example(crawl=(damage_bytes(gzip.compress(b"\r\n", mtime=0), ("flip", 0.05, 8)) + gzip.compress(R0, mtime=0), [0],
+                True))
 # a header claiming 999999 bytes ran on into a member cut short: the records it swallowed were not searched for
 @example(crawl=(gzip.compress(b"WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 999999\r\n\r\n", mtime=0)
                 + gzip.compress(R0, mtime=0) + gzip.compress(R1, mtime=0)[:100], [0], True))
@@ -189,7 +103,7 @@ def test_arc_files_read_every_undamaged_record(tmp_path, damage, junk, gz):
         if i < len(junk) and junk[i]:
             parts.append(junk[i] + b"\n")
             joined = False
-        parts.append(_damage(_arc_record(i), how) if how[0] != "length" else _arc_record(i).replace(
+        parts.append(damage_bytes(_arc_record(i), how) if how[0] != "length" else _arc_record(i).replace(
             b"text/html %d\n" % (len(_arc_record(i)) - len(b"http://ex.kr/%d 10.0.0.1 20250102030405 text/html " % i)
                                  - len(str(len(_arc_record(i))).encode()) - 2), b"text/html 9\n", 1))
         if how == ("none",) and not joined:

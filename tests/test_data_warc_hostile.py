@@ -3,7 +3,6 @@ block is broken, no record lost in silence (a damaged WARC-Type, a segmented pag
 stored bytes were over the cap, and `axk1 data run` accounting for every record of files damaged at random."""
 
 import gzip
-import io
 import time
 
 import pytest
@@ -11,19 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from axk1.data.warc import Skipped, WebPage, read_warc
-from tests.test_data_warc_fuzz import RECORDS, crawls
-
-
-def _response(uri: str, payload: bytes, headers: list) -> bytes:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    out = io.BytesIO()
-    writer = WARCWriter(out, gzip=False)
-    http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
-    writer.write_record(writer.create_warc_record(uri, "response", payload=io.BytesIO(payload), http_headers=http,
-                                                  length=len(payload)))
-    return out.getvalue()
+from tests.warc_helpers import RECORDS, crawls, warc_response
 
 
 def test_a_block_of_tiny_broken_records_costs_linear_time(tmp_path):
@@ -31,9 +18,9 @@ def test_a_block_of_tiny_broken_records_costs_linear_time(tmp_path):
     # the rest of the block and putting the header back in front of it, 38 s; now a step back in the buffer, 0.9 s
     inner = b"WARC/1.0\r\nX: y\r\n\r\n" * 160_000
     (tmp_path / "inner.warc").write_bytes(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: %d\r\n\r\n"
-                                          % (len(inner) + 5) + inner + _response("https://ex.kr/last", b"<html>"
-                                                                                 b"<body>end</body></html>",
-                                                                                 [("Content-Type", "text/html")]))
+                                          % (len(inner) + 5) + inner + warc_response("https://ex.kr/last", b"<html>"
+                                                                                     b"<body>end</body></html>",
+                                                                                     [("Content-Type", "text/html")]))
     t = time.monotonic()
     items = list(read_warc(tmp_path / "inner.warc"))
     assert time.monotonic() - t < 10
@@ -73,7 +60,7 @@ def test_a_page_stored_in_tiny_chunks_beyond_the_cap_is_too_large_not_read_short
     # that cap sat inside the branch for WET records: the page came out as a document of its first 241 KB
     page = b"<html><body><p>" + b"x" * 300_000 + b"</p></body></html>"
     chunked = b"".join(b"1\r\n" + page[i:i + 1] + b"\r\n" for i in range(len(page))) + b"0\r\n\r\n"
-    (tmp_path / "c.warc").write_bytes(_response("https://ex.kr/c", chunked, [
+    (tmp_path / "c.warc").write_bytes(warc_response("https://ex.kr/c", chunked, [
         ("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")]))
     items = list(read_warc(tmp_path / "c.warc", max_page_bytes=400_000))
     assert len(items) == 1 and isinstance(items[0], Skipped) and items[0].reason.startswith("too_large"), items
@@ -109,10 +96,11 @@ def test_a_page_whose_charset_or_byte_order_mark_lies_costs_no_other_page(tmp_pa
 
     page = "<html><body><p>" + "서울시는 도서관 운영 시간을 연장한다. " * 10 + "</p></body></html>"
     ascii_page = b"<html><body><p>" + b"The library opens until ten at night. " * 10 + b"</p></body></html>"
-    records = [_response("https://ex.kr/bom", b"\xef\xbb\xbf" + page.encode("cp949"), [("Content-Type", "text/html")]),
-               _response("https://ex.kr/b64", ascii_page, [("Content-Type", "text/html; charset=base64")]),
-               _response("https://ex.kr/puny", ascii_page, [("Content-Type", "text/html; charset=punycode")]),
-               _response("https://ex.kr/last", page.encode(), [("Content-Type", "text/html; charset=utf-8")])]
+    records = [warc_response("https://ex.kr/bom", b"\xef\xbb\xbf" + page.encode("cp949"),
+                             [("Content-Type", "text/html")]),
+               warc_response("https://ex.kr/b64", ascii_page, [("Content-Type", "text/html; charset=base64")]),
+               warc_response("https://ex.kr/puny", ascii_page, [("Content-Type", "text/html; charset=punycode")]),
+               warc_response("https://ex.kr/last", page.encode(), [("Content-Type", "text/html; charset=utf-8")])]
     (tmp_path / "c.warc").write_bytes(b"".join(records))
     out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "c.warc"))
     urls = [getattr(d, "metadata", {}).get("url") for d in out]  # a Failure has none
@@ -130,8 +118,8 @@ def test_a_zstd_page_is_read_a_zstd_bomb_stops_at_the_limit_and_a_cut_frame_fail
     packed = zstandard.ZstdCompressor().compress(page)
     bomb = zstandard.ZstdCompressor(level=3).compress(b"<html>" + b"\0" * (400 << 20))  # 13 KB
     zstd = [("Content-Type", "text/html"), ("Content-Encoding", "zstd")]
-    records = [_response("https://ex.kr/z", packed, zstd), _response("https://ex.kr/b", bomb, zstd),
-               _response("https://ex.kr/cut", packed[:-6], zstd)]
+    records = [warc_response("https://ex.kr/z", packed, zstd), warc_response("https://ex.kr/b", bomb, zstd),
+               warc_response("https://ex.kr/cut", packed[:-6], zstd)]
     (tmp_path / "z.warc").write_bytes(b"".join(records))
     tracemalloc.start()
     try:
@@ -152,9 +140,9 @@ def test_a_frame_url_that_does_not_parse_costs_no_other_page(tmp_path, page_url,
 
     page = "<html><body><p>" + "서울시는 도서관 운영 시간을 연장한다. " * 10 + "</p></body></html>"
     (tmp_path / "c.warc").write_bytes(
-        _response(page_url, f'<html><body><iframe src="{src}"></iframe></body></html>'.encode(),
-                  [("Content-Type", "text/html")])
-        + _response("https://ex.kr/2", page.encode(), [("Content-Type", "text/html; charset=utf-8")]))
+        warc_response(page_url, f'<html><body><iframe src="{src}"></iframe></body></html>'.encode(),
+                      [("Content-Type", "text/html")])
+        + warc_response("https://ex.kr/2", page.encode(), [("Content-Type", "text/html; charset=utf-8")]))
     out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path), name="c"), tmp_path / "c.warc"))
     assert len(out) == 2 and out[0].reason.startswith("no_main_text (0 characters; its text is in a frame: crawl "), out
     assert out[1].metadata["url"] == "https://ex.kr/2"
@@ -183,8 +171,8 @@ def test_a_coded_payload_cut_short_fails_unless_the_record_says_truncated(tmp_pa
     packed = {"gzip": gzip.compress, "br": brotli.compress,
               "chunked": lambda body: b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)}[coding](page)
     header = "Transfer-Encoding" if coding == "chunked" else "Content-Encoding"
-    cut = _response("https://ex.kr/cut", packed[:len(packed) // 2], [("Content-Type", "text/html"),
-                                                                     (header, coding)])
+    cut = warc_response("https://ex.kr/cut", packed[:len(packed) // 2], [("Content-Type", "text/html"),
+                                                                         (header, coding)])
     marked = cut.replace(b"WARC-Target-URI: https://ex.kr/cut", b"WARC-Truncated: length\r\n"
                          b"WARC-Target-URI: https://ex.kr/marked")
     (tmp_path / "c.warc").write_bytes(cut + marked)

@@ -12,7 +12,7 @@ from axk1.data.failure import Failure
 from axk1.data.gzip_members import inflate_members
 from axk1.data.sources import SourceConfig, read_source_file
 from axk1.data.warc import Skipped, WebPage, read_warc
-from tests.test_data_warc_hostile import _response
+from tests.warc_helpers import warc_response
 
 HEAD = "<html><head><title>도서관</title></head><body><article>"
 PARTS = [HEAD + "".join(f"<p>{i}. 서울시는 내년부터 공공도서관의 운영 시간을 밤 10시까지 연장한다고 밝혔다.</p>"
@@ -25,8 +25,8 @@ GZ = [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")
 
 
 def test_a_warc_page_in_several_gzip_members_is_read_whole(tmp_path):
-    (tmp_path / "m.warc").write_bytes(_response("https://ex.kr/m", MEMBERS, GZ)
-                                      + _response("https://ex.kr/pad", gzip.compress(PAGE) + b"\0" * 8, GZ))
+    (tmp_path / "m.warc").write_bytes(warc_response("https://ex.kr/m", MEMBERS, GZ)
+                                      + warc_response("https://ex.kr/pad", gzip.compress(PAGE) + b"\0" * 8, GZ))
     whole, padded = list(read_warc(tmp_path / "m.warc"))
     assert isinstance(whole, WebPage) and whole.payload == PAGE
     assert isinstance(padded, WebPage) and padded.payload == PAGE  # bytes after the last member end it
@@ -44,8 +44,8 @@ def test_a_saved_page_in_several_gzip_members_keeps_its_last_paragraphs(tmp_path
 def test_the_size_bound_holds_over_all_members(tmp_path):
     """A small first member and a bomb behind it: the bound counts every member's bytes."""
     bomb = gzip.compress(PARTS[0].encode()) + gzip.compress(b"\0" * (64 << 20))
-    (tmp_path / "b.warc").write_bytes(_response("https://ex.kr/b", bomb, GZ)
-                                      + _response("https://ex.kr/cut", MEMBERS[:-9], GZ))
+    (tmp_path / "b.warc").write_bytes(warc_response("https://ex.kr/b", bomb, GZ)
+                                      + warc_response("https://ex.kr/cut", MEMBERS[:-9], GZ))
     big, cut = list(read_warc(tmp_path / "b.warc", max_page_bytes=1 << 20))
     assert isinstance(big, Skipped) and big.reason == f"too_large (over {1 << 20} bytes)", big
     assert isinstance(cut, Skipped) and "gzip content coding ends early" in cut.reason, cut

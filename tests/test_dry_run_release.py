@@ -97,7 +97,7 @@ def test_rl_says_its_dry_run_needs_the_folder(tmp_path, capsys):
 def release(tmp_path_factory):
     """A folder laid out as the released A.X K1 (config.json, safetensors headers over holes, tokenizer files)."""
     from tests.serve_helpers import make_model_folder
-    from tests.test_posttrain_dry_run import release_folder
+    from tests.posttrain_helpers import release_folder
 
     folder = release_folder(tmp_path_factory.mktemp("release"))
     tokenizer = make_model_folder(folder.parent / "tok")

@@ -3,7 +3,7 @@ safetensors index, the tensors the weight files hold (dtype, duplicates, non-fin
 files and JSON nested past the stack. Each is refused with one clear error naming the file, a config that claims
 more than the weights hold before anything is allocated, and real folders still load (3, tied embeddings:
 test_tied_embeddings.py). Training checkpoints and the folders export and merge write are in
-test_checkpoint_export_hostile.py, which shares this file's helpers."""
+test_checkpoint_export_hostile.py, which shares this file's helpers (tests/model_folder_helpers.py)."""
 
 import json
 import os
@@ -19,16 +19,10 @@ from axk1 import AXK1ForCausalLM, ModelConfig
 from axk1.checkpoint.merge import merge_folders
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
+from tests import model_folder_helpers
+from tests.model_folder_helpers import cli_error, tiny_model_config
 
-
-def _tiny(**changes):
-    return ModelConfig.from_preset("axk1-tiny").replace(**changes)
-
-
-@pytest.fixture
-def folder(tmp_path):
-    model = AXK1ForCausalLM(_tiny(), with_mtp=True)
-    return axk1.save_pretrained(model, tmp_path / "m")
+folder = model_folder_helpers.folder  # the fixture (a saved tiny model with its MTP layers), shared with export's tests
 
 
 def _edit_config(folder, **changes):
@@ -37,18 +31,11 @@ def _edit_config(folder, **changes):
     (folder / "config.json").write_text(json.dumps(raw))
 
 
-def _cli_error(argv, capsys):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.count("\n") == 1, err
-    return err
-
-
 # ---- 2: the index names only plain, regular files -----------------------------------------------------------------
 
 @pytest.fixture
 def sharded(tmp_path):
-    model = AXK1ForCausalLM(_tiny(), with_mtp=False)
+    model = AXK1ForCausalLM(tiny_model_config(), with_mtp=False)
     return axk1.save_pretrained(model, tmp_path / "s", max_shard_size="64KB")
 
 
@@ -145,7 +132,7 @@ def test_config_is_checked_against_the_headers_before_allocating(field, value, f
 ])
 def test_bad_config_values_are_one_line_errors(changes, folder, capsys):
     _edit_config(folder, **changes)
-    err = _cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
+    err = cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
     assert "config.json" in err
 
 
@@ -155,7 +142,7 @@ def test_a_yarn_factor_past_the_export_bound_is_refused_naming_the_file(factor, 
     context: a config.json read takes the factors `axk1 export --yarn` may write, no more."""
     _edit_config(folder, rope_parameters=None, rope_scaling={"type": "yarn", "factor": factor,
                                                              "original_max_position_embeddings": 64})
-    err = _cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
+    err = cli_error(["generate", str(folder), "--prompt", "1 2", "--max-new-tokens", "1"], capsys)
     assert f"{folder / 'config.json'}: ModelConfig.rope_scaling.factor must be finite and from 1 to 1024" in err
 
 
@@ -176,7 +163,7 @@ def test_only_float_dtypes_are_loaded(dtype, folder):
 
 def test_corrupt_tokenizer_files_name_the_file(folder, capsys):
     (folder / "tokenizer.json").write_text('{"version": "1.0", "trunc')
-    err = _cli_error(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "1"], capsys)
+    err = cli_error(["generate", str(folder), "--prompt", "hello", "--max-new-tokens", "1"], capsys)
     assert f"{folder / 'tokenizer.json'} is not a readable tokenizer" in err
     with pytest.raises(ValueError, match="tokenizer.json is not a readable tokenizer"):
         ChatCodec.from_folder(folder)
@@ -208,7 +195,7 @@ def test_json_nested_past_the_stack_is_a_one_line_error(name, sharded, tmp_path,
     from axk1.text.tokenizer_file import write_tokenizer_files
     from tests.serve_helpers import train_tokenizer
 
-    write_tokenizer_files(sharded, train_tokenizer(_tiny().vocab_size).to_str(), model_max_length=64)
+    write_tokenizer_files(sharded, train_tokenizer(tiny_model_config().vocab_size).to_str(), model_max_length=64)
     (sharded / "generation_config.json").write_text("{}")
     (sharded / name).write_text("[" * 100_000 + "]" * 100_000)
     assert main(["serve", str(sharded), "--port", "0"]) == 2
@@ -290,7 +277,7 @@ def test_fp8_weights_are_refused_by_name_not_a_traceback(folder, capsys):
     name = "model.layers.1.self_attn.q_a_proj.weight"
     tensors[name] = tensors[name].to(torch.float8_e4m3fn)
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
-    err = _cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
+    err = cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
     assert f"tensor '{name}' is stored as F8_E4M3, a quantized format" in err
     assert "model.safetensors" in err and "dequantize the model to bfloat16 first" in err
 
@@ -299,7 +286,7 @@ def test_a_quantization_config_is_refused_whatever_the_dtypes(folder, capsys):
     """config.json's quantization_config says the values need scales (block FP8, GPTQ, ...) that axk1 never applies:
     the weights would load as another model."""
     _edit_config(folder, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]})
-    err = _cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
+    err = cli_error(["generate", str(folder), "--prompt-ids", "5 6 7", "--max-new-tokens", "2"], capsys)
     assert "config.json: its quantization_config ('fp8') says the weights are quantized" in err
     assert "dequantize the model to bfloat16 first" in err
 
@@ -322,8 +309,8 @@ def test_a_broken_symlink_for_the_weights_is_named_with_its_target(target, folde
     os.symlink(target, folder / "model.safetensors")
     with pytest.raises(FileNotFoundError, match=rf"model\.safetensors is a broken symlink \(-> {target}\)"):
         axk1.load_model(folder)
-    err = _cli_error(["generate", str(folder), "--prompt-ids", "1 5", "--max-new-tokens", "1", "--device", "cpu"],
-                     capsys)
+    err = cli_error(["generate", str(folder), "--prompt-ids", "1 5", "--max-new-tokens", "1", "--device", "cpu"],
+                    capsys)
     assert "broken symlink" in err and "convert .bin/.pt" not in err
 
 

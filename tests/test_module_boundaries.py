@@ -8,7 +8,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from tests.test_architecture import MODULES, ROOT
+from tests.architecture_helpers import MODULES, ROOT
 
 
 # The model is plain PyTorch: compilation and distribution are applied to it from outside (axk1/parallel/). Files of

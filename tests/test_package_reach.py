@@ -4,7 +4,7 @@ benchmarks call live in tests/ (tests/synthetic_shards.py, tests/vllm_folder.py,
 in the package, they read as features no command has, and docs/architecture.md listed one ("vLLM folder checks")
 that no command reached."""
 
-from tests.test_architecture import _imports, _modules
+from tests.architecture_helpers import axk1_imports, axk1_modules
 
 # Run as programs, by file, in the code sandbox's and math-verify's own processes (a bare `import sandbox_ns`
 # from a child started on the file's folder), never imported as axk1 modules.
@@ -16,8 +16,8 @@ ENTRY_POINTS = {"axk1", "axk1.__main__"}  # `import axk1`, `python -m axk1`
 
 
 def test_every_module_is_reached_from_the_package():
-    modules = _modules()
-    imported = {target for module, path in modules.items() for target, _ in _imports(module, path, modules)
+    modules = axk1_modules()
+    imported = {target for module, path in modules.items() for target, _ in axk1_imports(module, path, modules)
                 if target != module}
     unreached = sorted(set(modules) - imported - PROGRAMS - ENTRY_POINTS)
     assert unreached == [], (f"{unreached}: no module of axk1 imports these; move what only tests or benchmarks "
@@ -25,4 +25,4 @@ def test_every_module_is_reached_from_the_package():
 
 
 def test_the_programs_are_still_files_of_the_package():
-    assert PROGRAMS <= set(_modules())  # a renamed one is taken off the list, not left to excuse another
+    assert PROGRAMS <= set(axk1_modules())  # a renamed one is taken off the list, not left to excuse another

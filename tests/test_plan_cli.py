@@ -78,9 +78,9 @@ def test_a_plan_on_a_fitted_law_names_it_once_and_as_fitted(tmp_path):
     and, in plan.md, called its law a published one that is no forecast of this corpus."""
     from axk1.plan.planner import make_plan
     from axk1.plan.report import summary_text, write_outputs
-    from tests.test_plan_fit import _law_file
+    from tests.plan_helpers import make_law_file
 
-    law = _law_file(tmp_path)
+    law = make_law_file(tmp_path)
     law.law = dataclasses.replace(law.law, name="law")
     path = law.save(tmp_path / "law.json")
     plan = make_plan("H100", 8, 1, law=str(path))

@@ -2,31 +2,15 @@
 intervals that cover the truth, the law file and `axk1 plan --law FILE`, and clear errors on bad input."""
 
 import dataclasses
-import functools
 import json
 
 import numpy as np
 import pytest
 
 from axk1.plan.fit import RunPoint, bootstrap, budget_groups, fit_isoflop, fit_parametric, frontier, interval
-from axk1.plan.law_file import LawFile, load_law_file, resolve_law
+from axk1.plan.law_file import load_law_file, resolve_law
 from axk1.plan.planner import make_plan
-
-TRUTH = dict(E=1.70, A=300.0, alpha=0.32, B=900.0, beta=0.29)
-
-
-def synthetic_runs(noise: float = 0.0, seed: int = 0, budgets=(1e11, 1e12, 1e13)) -> list[RunPoint]:
-    """An IsoFLOP grid whose losses come from TRUTH (times 1 + Gaussian noise)."""
-    rng = np.random.default_rng(seed)
-    e, a, alpha, b, beta = TRUTH.values()
-    points = []
-    for c in budgets:
-        for f in (0.2, 0.5, 1.0, 2.0, 5.0):
-            m = 1e5 * (c / 1e11) ** 0.5 * f
-            d = c / m
-            loss = (e + a / m ** alpha + b / d ** beta) * (1 + rng.normal(0, noise))
-            points.append(RunPoint(f"c{c:.0e}-{f}", m, d, loss))
-    return points
+from tests.plan_helpers import TRUTH, make_law_file, synthetic_runs
 
 
 def test_approach3_recovers_a_known_law():
@@ -112,21 +96,8 @@ def test_fits_refuse_too_little_or_flat_data():
         fit_parametric(one_budget)
 
 
-@functools.lru_cache(maxsize=1)
-def _fitted() -> tuple:
-    """One fit and its 20 bootstrap refits (a second each), shared by the law-file tests."""
-    points = synthetic_runs(noise=0.002, seed=3)
-    return points, fit_parametric(points), bootstrap(points, samples=20)[0]
-
-
-def _law_file(tmp_path) -> LawFile:
-    points, law, params = _fitted()
-    return LawFile(dataclasses.replace(law, name="mine", samples=tuple(p.terms for p in params)), 0.5, 0.1,
-                   runs=[dict(vars(p)) for p in points])
-
-
 def test_law_file_round_trip_and_plan_uses_it(tmp_path):
-    path = _law_file(tmp_path).save(tmp_path / "mine.json")
+    path = make_law_file(tmp_path).save(tmp_path / "mine.json")
     assert load_law_file(path).save(tmp_path / "again.json").read_text() == path.read_text()  # read as written
     surface = resolve_law(str(path))
     assert surface.alpha == pytest.approx(TRUTH["alpha"], abs=0.02) and surface.flops_per_unit == 1.0
@@ -153,7 +124,7 @@ def test_bad_law_files_are_refused(tmp_path, content, match):
 
 
 def test_negative_law_parameter_is_refused(tmp_path):
-    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc = json.loads(json.dumps(make_law_file(tmp_path).to_dict()))
     doc["alpha"] = -0.3
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
@@ -181,7 +152,7 @@ def test_negative_law_parameter_is_refused(tmp_path):
     ({"A": 0, "B": 0}, "A and B are both 0"),  # a constant loss: every plan ties
 ])
 def test_a_hand_edited_law_file_is_refused_with_the_field_not_a_traceback(tmp_path, edit, match):
-    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc = json.loads(json.dumps(make_law_file(tmp_path).to_dict()))
     path = tmp_path / "law.json"
     path.write_text(json.dumps({**doc, **edit}))
     with pytest.raises(ValueError, match=match):

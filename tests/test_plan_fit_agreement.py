@@ -4,7 +4,7 @@ against 0.475 and nothing was said, while the plan made from the law shrank 3.6x
 import pytest
 
 from axk1.plan import fit_report
-from tests.test_plan_fit import synthetic_runs
+from tests.plan_helpers import synthetic_runs
 
 
 def _fit(points, tmp_path, monkeypatch) -> str:

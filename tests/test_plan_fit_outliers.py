@@ -10,7 +10,7 @@ import pytest
 from axk1.cli import main
 from axk1.plan import fit_report
 from axk1.plan.fit import fit_parametric
-from tests.test_plan_fit import synthetic_runs
+from tests.plan_helpers import synthetic_runs
 
 
 @pytest.fixture

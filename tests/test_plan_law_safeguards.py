@@ -10,7 +10,7 @@ import pytest
 from axk1.plan.law_file import load_law_file
 from axk1.plan.planner import make_plan
 from axk1.plan.report import constraint_lines, write_outputs
-from tests.test_plan_fit import _law_file
+from tests.plan_helpers import make_law_file
 
 
 def _strict_load(text: str):
@@ -21,7 +21,7 @@ def _strict_load(text: str):
 
 
 def test_a_law_without_runs_warns_its_range_is_unknown(tmp_path):
-    law = _law_file(tmp_path)
+    law = make_law_file(tmp_path)
     law.runs = []
     path = law.save(tmp_path / "norange.json")
     plan = make_plan("H200", 8, 1, law=str(path), serve_gpus=0)
@@ -29,7 +29,7 @@ def test_a_law_without_runs_warns_its_range_is_unknown(tmp_path):
 
 
 def test_no_samples_no_band_and_strict_json(tmp_path, monkeypatch, capsys):
-    law = _law_file(tmp_path)
+    law = make_law_file(tmp_path)
     law.law = dataclasses.replace(law.law, samples=())
     law.intervals = {"E": [math.nan, math.nan]}
     path = law.save(tmp_path / "noband.json")
@@ -50,7 +50,7 @@ def test_no_samples_no_band_and_strict_json(tmp_path, monkeypatch, capsys):
 
 
 def test_a_null_interval_is_read_as_not_measured(tmp_path):
-    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc = json.loads(json.dumps(make_law_file(tmp_path).to_dict()))
     doc["intervals"] = {"E": [None, None]}
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
@@ -59,7 +59,7 @@ def test_a_null_interval_is_read_as_not_measured(tmp_path):
 
 @pytest.mark.parametrize("field", ["A", "B"])
 def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
-    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc = json.loads(json.dumps(make_law_file(tmp_path).to_dict()))
     doc.update({field: 0, "samples": [], "runs": []})  # no longer the fit of its runs: a law of the user's own
     path = tmp_path / "law.json"
     path.write_text(json.dumps(doc))
@@ -68,7 +68,7 @@ def test_one_of_A_and_B_zero_is_still_a_law(tmp_path, field):
 
 def _edited_law(tmp_path, **fields):
     """A law of the test's own: no samples, and no runs (a law file's law must fit the runs it lists)."""
-    doc = json.loads(json.dumps(_law_file(tmp_path).to_dict()))
+    doc = json.loads(json.dumps(make_law_file(tmp_path).to_dict()))
     doc.update(samples=[], runs=[], alpha=0.3325, beta=0.3525, **fields)
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(doc))
@@ -95,7 +95,7 @@ def test_a_law_predicting_losses_above_a_uniform_guess_is_refused(tmp_path):
 def test_a_law_fitted_at_another_vocabulary_says_so_once(tmp_path):
     """A law fitted on byte-level runs (vocabulary 320) planned a 15,488-token model's "predicted loss" in nats per
     byte-token without a word."""
-    law = _law_file(tmp_path)
+    law = make_law_file(tmp_path)
     plain = make_plan("H200", 8, 1, law=str(law.save(tmp_path / "plain.json")), serve_gpus=0)
     assert not any("vocabulary" in w for w in plain.warnings)  # runs that record no vocabulary: nothing to say
     law.runs = [{**r, "setting": "seq_len 128, vocabulary 320, data d, tokenizer bytes"} for r in law.runs]

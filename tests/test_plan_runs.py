@@ -9,8 +9,7 @@ import pytest
 from axk1.plan.fit import fit_isoflop
 from axk1.plan.runs import read_run
 from axk1.train.recipe import load_recipe
-from tests.test_plan_fit import synthetic_runs
-from tests.test_plan_sweep import fake_run
+from tests.plan_helpers import fake_run, synthetic_runs
 
 
 def test_a_run_that_diverged_but_finished_is_refused(tmp_path):

@@ -12,8 +12,7 @@ from axk1.plan.runs import read_run
 from axk1.plan.sweep import grid, tiny_dense_config, write_sweep
 from axk1.plan.sweep_corpus import write_byte_corpus
 from axk1.train.recipe import load_recipe
-
-SMALL = dict(budgets=(2e8, 6e8), sizes=3, seq_len=32, batch_sequences=4)  # one or two steps a run
+from tests.plan_helpers import SMALL, fake_run
 
 
 @pytest.fixture
@@ -103,22 +102,6 @@ def test_sweep_cli_errors(tmp_path, capsys):
 def test_sweep_refuses_bad_grids_by_name(tmp_path, corpus, capsys, argv, match):
     assert main(["plan", "sweep", "-o", str(tmp_path / "s"), "--manifest", str(corpus), *argv]) == 2
     assert __import__("re").search(match, capsys.readouterr().err)
-
-
-def fake_run(tmp_path, name, val_loss, sparse=False):
-    """A run folder as read_run reads it: a recipe and its metrics, the last row with a validation loss. Its model is
-    axk1-tiny made dense (all 3 layers), as a sweep's runs are (`sparse`: left as the MoE preset it is)."""
-    from tests.train_helpers import write_recipe
-
-    folder = tmp_path / name
-    folder.mkdir()
-    dense = {} if sparse else {"model": "overrides = { first_k_dense_replace = 3 }"}
-    write_recipe(folder, sections=dense).rename(folder / "recipe.toml")
-    (folder / "run").mkdir()
-    tokens = 2 * 8 * 32 * 6  # the recipe's two stages, whole: a run cut short is refused (test below)
-    (folder / "run" / "metrics.jsonl").write_text(json.dumps({"step": 1, "tokens": tokens, "loss": 5.0}) + "\n"
-                                                  + f'{{"step": 1, "tokens": {tokens}, "val_loss": {val_loss}}}\n')
-    return folder
 
 
 def test_a_run_cut_short_or_with_damaged_rows_is_named(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from axk1.cli import main
 from axk1.plan.sweep import HIDDEN_LADDER, grid, write_sweep
 from axk1.plan.sweep_corpus import write_byte_corpus
-from tests.test_plan_sweep import SMALL
+from tests.plan_helpers import SMALL
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from axk1.json_text import read_metrics_rows
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from tests.serve_helpers import ROOT, make_model_folder
 from tests.train_helpers import launch_env, ranks_cli
+from tests.rl_helpers import rl_recipe_text, run_rl_one_and_two
 
 pytestmark = pytest.mark.distributed
 
@@ -68,7 +69,6 @@ def test_torchrun_sft_fsdp_ep_matches_single_process(tmp_path):
     assert (tmp_path / "two" / "model" / "config.json").exists()  # rank 0 exported the trained model
 
 
-
 def test_torchrun_sft_under_context_parallelism_matches_single_process(tmp_path):
     """cp = 2 with rows longer than their chat: the second half of a row is padding, so one rank's chunk holds no
     label. It must still run its forward and backward (the latent gather is a collective the other rank waits in;
@@ -99,93 +99,6 @@ def _torchrun_sft(recipe: Path) -> None:
     ranks_cli("sft", str(recipe), timeout=180)  # two ranks with torchrun's environment (tests/warm_ranks.py)
 
 
-RL_RUNNER = """
-import json, os, sys, tomllib
-import axk1.posttrain.rl as rl
-import axk1.posttrain.rl_rollout as rl_rollout
-from axk1.posttrain.rewards import Score
-from axk1.posttrain.rl_recipe import parse_rl_recipe
-from axk1.parallel.distributed import shutdown_distributed
-
-def fake_scores(items, format_penalty=-1.0, workers=None):  # varies within a group for an untrained model
-    return [Score(len(t) % 2 == 0, True, "correct", 1.0 if len(t) % 2 == 0 else -1.0) for _, t, _, _ in items]
-
-rl_rollout.score_all = fake_scores
-slow = float(os.environ.get("AXK1_SLOW_ROLLOUT_S", "0"))
-if slow:  # the first rollout outlasts the default group's timeout (here a fraction of it, for the 30 minutes of a
-    # run): the other ranks wait that long once, as they would at every rollout of a long run
-    import time
-    from datetime import timedelta
-    import torch.distributed.distributed_c10d as c10d
-    c10d.default_pg_timeout = timedelta(seconds=slow / 3)
-    real_generate, slept = rl_rollout.generate, []
-    def slow_generate(*args, **kwargs):
-        if not slept:
-            slept.append(time.sleep(slow))
-        return real_generate(*args, **kwargs)
-    rl_rollout.generate = slow_generate
-recipe = sys.argv[1]
-census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/test_train_device)
-try:
-    if census:
-        from tests.test_train_device import HostTensors, _record_collectives
-        calls, host = [], HostTensors()
-        _record_collectives(host, calls)
-        with host:
-            rl.run_rl(parse_rl_recipe(tomllib.loads(open(recipe).read()), "."))
-        open(f"{census}.{os.environ['RANK']}", "w").write(json.dumps(calls))
-    else:
-        rl.run_rl(parse_rl_recipe(tomllib.loads(open(recipe).read()), "."))
-finally:
-    shutdown_distributed()
-"""
-
-
-def _rl_recipe(folder, tasks, out, parallel: str = "") -> str:
-    return f"""
-[model]
-init_from = "{folder}"
-mtp_depth = 0
-[rl]
-tasks = ["{tasks}"]
-iterations = 2
-prompts_per_step = 2
-group_size = 4
-max_new_tokens = 8
-updates_per_batch = 2
-overlong = "none"
-clip_low = 0.2
-clip_high = 0.28
-level = "sequence"
-[optimizer]
-lr = 1e-2
-[schedule]
-kind = "constant"
-[batch]
-micro_batch = 2
-[checkpointing]
-interval_steps = 100
-[logging]
-progress = false
-[run]
-out_dir = "{out}"
-threads = 1
-{parallel}
-"""
-
-
-def run_rl_one_and_two(tmp_path: Path, one: Path, two: Path, env: dict, two_env: dict | None = None
-                       ) -> tuple[list[dict], list[dict]]:
-    """RL_RUNNER on recipe `one` in one process, then on `two` on 2 ranks (tests/warm_ranks.py; `two_env` added to its
-    environment); the metrics rows of each, from [run] out_dir tmp_path/one and tmp_path/two."""
-    runner = tmp_path / "runner.py"
-    runner.write_text(RL_RUNNER)
-    ranks_cli(str(one), nproc=None, script=runner, timeout=180, env=env)
-    ranks_cli(str(two), script=runner, timeout=240, env={**env, **(two_env or {})})
-    one, two = (read_metrics_rows(tmp_path / name / "metrics.jsonl") for name in ("one", "two"))
-    return one, two
-
-
 @pytest.fixture(scope="module")
 def rl_runs(tmp_path_factory):
     """The RL recipe in one process and on 2 ranks (FSDP2 + EP), the latter recording the device of every collective's
@@ -199,8 +112,8 @@ def rl_runs(tmp_path_factory):
     tasks = tmp_path / "tasks.jsonl"
     write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
     env = launch_env(tmp_path, PYTHONPATH=str(ROOT))
-    (tmp_path / "one.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "one"))
-    (tmp_path / "two.toml").write_text(_rl_recipe(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
+    (tmp_path / "one.toml").write_text(rl_recipe_text(folder, tasks, tmp_path / "one"))
+    (tmp_path / "two.toml").write_text(rl_recipe_text(folder, tasks, tmp_path / "two", "[parallelism]\ndp_shard = 2\nep = 2"))
     census = tmp_path / "calls.json"
     one, two = run_rl_one_and_two(tmp_path, tmp_path / "one.toml", tmp_path / "two.toml", env,
                                   {"AXK1_COLLECTIVE_CENSUS": str(census), "AXK1_SLOW_ROLLOUT_S": "9"})
@@ -252,7 +165,7 @@ def test_torchrun_rl_with_groups_that_do_not_divide_over_the_ranks(tmp_path):
 
     def recipe(out: str, parallel: str = "") -> Path:
         path = tmp_path / f"{out}.toml"
-        path.write_text(_rl_recipe(folder, tasks, tmp_path / out, parallel).replace(
+        path.write_text(rl_recipe_text(folder, tasks, tmp_path / out, parallel).replace(
             "group_size = 4", "group_size = 3\nbeta = 0.1").replace("micro_batch = 2", "micro_batch = 1"))
         return path
 

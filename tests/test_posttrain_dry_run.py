@@ -4,55 +4,14 @@ account; RL's with its log-probability head, KL reference and rollout replica, m
 the 519B SFT recipe passes for its 1,024 GPUs against a folder laid out as the release is."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from axk1.cli import main
 from axk1.config import ModelConfig
+from tests.posttrain_helpers import release_folder
 
 RECIPE = "recipes/posttrain/axk1-519b-sft.toml"
-
-
-def header_only_weights(folder, config, shard_bytes: int = 4 * 10**9) -> None:
-    """The released tensor names and bf16 shapes of `config` as safetensors shards whose data are holes (sparse
-    files of ~4 GB, each memory-mapped alone as the loader maps them): the dry run checks names and shapes on the
-    headers and reads no weight, so a 519B folder costs a few MB of disk."""
-    import struct
-
-    import torch
-
-    from axk1.checkpoint.hf import hf_tensors
-    from axk1.model import AXK1ForCausalLM
-
-    with torch.device("meta"):
-        shapes = {name: t.shape for name, t in hf_tensors(AXK1ForCausalLM(config)).items()}
-    shards, weight_map = [{}], {}
-    for name, shape in shapes.items():
-        size = 2 * shape.numel()
-        if shards[-1] and sum(b - a for a, b in (h["data_offsets"] for h in shards[-1].values())) + size > shard_bytes:
-            shards.append({})
-        end = max((h["data_offsets"][1] for h in shards[-1].values()), default=0)
-        shards[-1][name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [end, end + size]}
-    for k, header in enumerate(shards):
-        file = f"model-{k + 1:05d}-of-{len(shards):05d}.safetensors"
-        weight_map.update(dict.fromkeys(header, file))
-        raw = json.dumps(header).encode()
-        raw += b" " * (-len(raw) % 8)
-        with open(folder / file, "wb") as f:
-            f.write(struct.pack("<Q", len(raw)) + raw)
-            f.truncate(8 + len(raw) + max(h["data_offsets"][1] for h in header.values()))
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-
-
-def release_folder(parent: Path) -> Path:
-    """parent/A.X-K1 laid out as the released A.X K1's weights are: config.json and safetensors headers over holes."""
-    folder = parent / "A.X-K1"
-    folder.mkdir()
-    config = ModelConfig.from_preset("axk1-519b")
-    (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    header_only_weights(folder, config)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ never read."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from axk1.checkpoint.dcp import latest_step, load_tensors, step_dir
 from axk1.checkpoint.hf import load_model
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
-from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
+from tests.posttrain_helpers import minimal_rl_recipe, minimal_sft_recipe
 
 BIAS = "e_score_correction_bias"
 
@@ -25,30 +24,11 @@ def folder(tmp_path_factory) -> Path:
     return make_model_folder(tmp_path_factory.mktemp("rules") / "base")
 
 
-def _sft(tmp: Path, folder: Path) -> dict:
-    data = tmp / "chat.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i} plus 2?"},
-                                                     {"role": "assistant", "content": f"It is {i + 2}."}]}) + "\n"
-                            for i in range(16)))
-    return {"model": {"init_from": str(folder), "mtp_depth": 0},
-            "sft": {"data": [str(data)], "mode": "non-think", "seq_len": 96, "epochs": 1},
-            "optimizer": {"lr": 3e-3}, "schedule": {"kind": "constant"},
-            "batch": {"global_sequences": 4, "micro_batch": 4},
-            "logging": {"progress": False}, "run": {"out_dir": str(tmp / "run"), "threads": 1}}
-
-
-def _rl(tmp: Path, folder: Path) -> dict:
-    tasks = tmp / "tasks.jsonl"
-    write_jsonl(tasks, generate_tasks(4, seed=0, kinds=("math",), levels=(1,)))
-    return {"model": {"init_from": str(folder), "mtp_depth": 0}, "rl": {"tasks": [str(tasks)]},
-            "run": {"out_dir": str(tmp / "rl")}}
-
-
 def test_sft_trains_with_the_routing_the_export_serves(folder, tmp_path):
     """SFT moved the balancing bias (the pretraining default, 1e-3) while the export writes it as 0: the exported
     model routed differently from the one trained (its loss on the training set 0.43 against 0.38). Now a recipe
     that says nothing about [moe] trains with the bias where the export leaves it."""
-    recipe = parse_sft_recipe(_sft(tmp_path, folder), tmp_path)
+    recipe = parse_sft_recipe(minimal_sft_recipe(tmp_path, folder), tmp_path)
     assert recipe.moe.bias_update_rate == 0.0
     result = run_sft(recipe)
     ckpt = step_dir(result["checkpoints"], latest_step(result["checkpoints"]))
@@ -59,7 +39,6 @@ def test_sft_trains_with_the_routing_the_export_serves(folder, tmp_path):
     assert all(torch.equal(t, torch.zeros_like(t)) for t in wanted.values())
     exported = load_model(result["model_dir"]).state_dict()
     assert all(torch.equal(exported[k.removeprefix("lm.")], t) for k, t in wanted.items())
-
 
 
 def test_sft_from_a_model_with_a_routing_bias_exports_the_model_it_trained(tmp_path):
@@ -76,7 +55,7 @@ def test_sft_from_a_model_with_a_routing_bias_exports_the_model_it_trained(tmp_p
     write_tokenizer_files(base, train_tokenizer(512).to_str(), model_max_length=256)
     before = load_model(base, dtype=torch.float32)
     assert any(t.abs().max() > 0.1 for k, t in before.state_dict().items() if k.endswith(BIAS))
-    raw = _sft(tmp_path, base)
+    raw = minimal_sft_recipe(tmp_path, base)
     raw["optimizer"] = {"lr": 1e-30, "weight_decay": 0.0}
     result = run_sft(parse_sft_recipe(raw, tmp_path))
     after = load_model(result["model_dir"], dtype=torch.float32)
@@ -90,7 +69,7 @@ def test_sft_from_a_model_with_a_routing_bias_exports_the_model_it_trained(tmp_p
     assert all(torch.equal(again.state_dict()[k], t) for k, t in before.state_dict().items() if k.endswith(BIAS))
 
 
-@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, _sft), (parse_rl_recipe, _rl)])
+@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, minimal_sft_recipe), (parse_rl_recipe, minimal_rl_recipe)])
 def test_a_moving_routing_bias_is_refused(folder, tmp_path, parse, raw):
     recipe = raw(tmp_path, folder)
     recipe["moe"] = {"bias_update_rate": 1e-3}
@@ -100,7 +79,7 @@ def test_a_moving_routing_bias_is_refused(folder, tmp_path, parse, raw):
         parse(recipe, tmp_path)
 
 
-@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, _sft), (parse_rl_recipe, _rl)])
+@pytest.mark.parametrize("parse, raw", [(parse_sft_recipe, minimal_sft_recipe), (parse_rl_recipe, minimal_rl_recipe)])
 @pytest.mark.parametrize("table, value, says", [
     ("validation", {"held_out": 0.2, "every_steps": 2}, r"unknown key 'validation' \(removed: not read by post-"
                                                         r"training.*axk1 posttrain heldout"),

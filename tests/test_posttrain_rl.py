@@ -18,9 +18,9 @@ from axk1.infer.generate import GenerationResult
 from axk1.posttrain.heldout import paired_difference
 from axk1.posttrain.rewards import Score, format_ok, score
 from axk1.posttrain.rl_recipe import parse_rl_recipe
-from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
 from tests.train_helpers import strict_json_rows
+from tests.rl_helpers import fake_scores, rl_run_recipe, rl_tasks
 
 MATH = {"id": "m", "kind": "math", "answer": "82", "tests": ""}
 CODE = {"id": "c", "kind": "code", "answer": "", "tests": "assert add_n(1) == 8\nassert add_n(-7) == 0\n"}
@@ -61,32 +61,11 @@ def test_paired_difference():
     assert mean == 0.5 and se == pytest.approx(math.sqrt((3 * 0.25 + 0.25) / 3 / 4))
 
 
-def _tasks(path: Path, n: int = 12) -> Path:
-    write_jsonl(path, generate_tasks(n, seed=0, kinds=("math",), levels=(1,)))
-    return path
-
-
-def _fake_scores(items, format_penalty=-1.0, workers=None):
-    """A reward that varies within a group (the tiny random model never answers right): +1 for an even number of
-    characters. The real scorer is tested above; this isolates the loop."""
-    return [Score(len(text) % 2 == 0, True, "correct" if len(text) % 2 == 0 else "wrong",
-                  1.0 if len(text) % 2 == 0 else -1.0) for _, text, _, _ in items]
-
-
-def _recipe(tmp: Path, folder: Path, tasks: Path, out: str, **rl_keys) -> dict:
-    return {"model": {"init_from": str(folder), "mtp_depth": 0},
-            "rl": {"tasks": [str(tasks)], "iterations": 3, "prompts_per_step": 2, "group_size": 4,
-                   "max_new_tokens": 8, "updates_per_batch": 2, "overlong": "none", "clip_low": 0.2, "clip_high": 0.28, **rl_keys},
-            "optimizer": {"lr": 1e-2}, "schedule": {"kind": "constant"}, "batch": {"micro_batch": 4},
-            "checkpointing": {"interval_steps": 1}, "logging": {"progress": False, "tensorboard": "tb"},
-            "run": {"out_dir": str(tmp / out), "threads": 1}}
-
-
 def test_gspo_loop_updates_resumes_and_exports(tmp_path, monkeypatch):
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     folder = make_model_folder(tmp_path / "base")
-    tasks = _tasks(tmp_path / "tasks.jsonl")
-    full = rl.run_rl(parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a"), tmp_path))
+    tasks = rl_tasks(tmp_path / "tasks.jsonl")
+    full = rl.run_rl(parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a"), tmp_path))
     rows = full["rows"]
     assert [r["step"] for r in rows] == [1, 2, 3]
     for r in rows:
@@ -96,9 +75,9 @@ def test_gspo_loop_updates_resumes_and_exports(tmp_path, monkeypatch):
     assert any(r["ratio_max"] > 1 + 1e-6 or r["ratio_min"] < 1 - 1e-6 for r in rows)
     assert rows[-1]["expert_drift_mean"] > 0  # routing moved since the start of RL
     # interrupted after iteration 1 and resumed: the same rollouts, rewards and losses as the uninterrupted run
-    part = parse_rl_recipe(_recipe(tmp_path, folder, tasks, "b", iterations=1), tmp_path)
+    part = parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "b", iterations=1), tmp_path)
     rl.run_rl(part)
-    resumed = rl.run_rl(parse_rl_recipe(_recipe(tmp_path, folder, tasks, "b"), tmp_path), resume=True)["rows"]
+    resumed = rl.run_rl(parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "b"), tmp_path), resume=True)["rows"]
     for a, b in zip(rows[1:], resumed):
         assert (a["step"], a["reward_mean"], a["response_len/think"]) == (b["step"], b["reward_mean"], b["response_len/think"])
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
@@ -110,17 +89,17 @@ def test_dynamic_sampling_drops_equal_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(rl_rollout, "score_all",
                         lambda items, *a, **k: [Score(False, True, "wrong", -1.0) for _ in items])
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
-                                     max_sampling_rounds=2, export=False), tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           max_sampling_rounds=2, export=False), tmp_path)
     (row,) = rl.run_rl(recipe)["rows"]
     assert row["skipped"] and row["groups_dropped"] == 4 and row["rounds"] == 2  # 2 rounds x 2 prompts, all equal
 
 
 def test_kl_to_the_start_model_is_logged(tmp_path, monkeypatch):
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2, beta=0.1, updates_per_batch=1,
-                                     level="token", export=False), tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=2, beta=0.1,
+                                           updates_per_batch=1, level="token", export=False), tmp_path)
     rows = rl.run_rl(recipe)["rows"]
     assert rows[0]["kl_mean"] == pytest.approx(0.0, abs=1e-6)  # one update per rollout: iteration 1 trains the start itself
     assert rows[-1]["kl_mean"] > 0  # after updates the policy has left the frozen start
@@ -128,26 +107,26 @@ def test_kl_to_the_start_model_is_logged(tmp_path, monkeypatch):
 
 def test_recipe_errors_name_the_field(tmp_path):
     folder = make_model_folder(tmp_path / "base", with_tokenizer=True)
-    tasks = _tasks(tmp_path / "t.jsonl")
+    tasks = rl_tasks(tmp_path / "t.jsonl")
     with pytest.raises(ValueError, match="level"):
-        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", level="word"), tmp_path)
+        parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", level="word"), tmp_path)
     with pytest.raises(ValueError, match="group_size"):
-        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", group_size=1), tmp_path)
+        parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", group_size=1), tmp_path)
     with pytest.raises(ValueError, match="unknown key 'clip'"):
-        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", clip=0.2), tmp_path)
+        parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", clip=0.2), tmp_path)
     # refused when the file is read (it was found at launch, after the weights loaded)
-    raw = _recipe(tmp_path, folder, tasks, "a")
+    raw = rl_run_recipe(tmp_path, folder, tasks, "a")
     raw["parallelism"] = {"cp": 2}
     with pytest.raises(ValueError, match="cp > 1: RL's log-probabilities do not run under context parallelism"):
         parse_rl_recipe(raw, tmp_path)
     # pretraining's step cap is not RL's: accepted, it ran every iteration regardless
-    raw = _recipe(tmp_path, folder, tasks, "a")
+    raw = rl_run_recipe(tmp_path, folder, tasks, "a")
     raw["run"]["max_steps"] = 1
     with pytest.raises(ValueError, match=r"\[run\] max_steps = 1 is not read by `axk1 rl`.*\[rl\] iterations"):
         parse_rl_recipe(raw, tmp_path)
     # a key pasted where the variable's name goes: refused when read, naming the field, not echoing the key
     with pytest.raises(ValueError, match=r"\[rl\] server_api_key_env takes the NAME") as e:
-        parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", server_api_key_env="sk-abc123"), tmp_path)
+        parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", server_api_key_env="sk-abc123"), tmp_path)
     assert "sk-abc123" not in str(e.value)
 
 
@@ -155,7 +134,7 @@ def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(
     """Every update of the iteration dropped for a NaN loss: numpy's nanmean over its losses put "RuntimeWarning:
     Mean of empty slice" in the run's log. The row says why it was skipped, and its loss is null in the strict
     metrics file, the non_finite field saying it was NaN."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     real_loss = rl_update.policy_loss
 
     def nan_loss(*args, **kwargs):
@@ -164,8 +143,8 @@ def test_an_iteration_whose_every_update_is_non_finite_logs_null_and_no_warning(
 
     monkeypatch.setattr(rl_update, "policy_loss", nan_loss)
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1, export=False),
-                             tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           export=False), tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         (row,) = rl.run_rl(recipe)["rows"]
@@ -194,9 +173,9 @@ def test_rollouts_stop_at_the_turn_end_and_train_the_sampled_stop(tmp_path, monk
         return GenerationResult([[5, 6, 7]] * n, ["stop", "length"] * (n // 2), stop_tokens=[turn_end, None] * (n // 2))
 
     monkeypatch.setattr(rl_rollout, "generate", recording_generate)
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
-                                     dynamic_sampling=False, export=False), tmp_path)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           dynamic_sampling=False, export=False), tmp_path)
     trainer = rl.RLTrainer(recipe)
     samples, _ = trainer.rollout(0)
     assert sorted(seen["stop_ids"]) == [1, turn_end]
@@ -211,7 +190,7 @@ def test_every_update_of_a_batch_divides_by_the_batchs_tokens_as_trl(tmp_path, m
     step it falls (each step divided by its own minibatch's tokens: 0.84x to 1.23x of TRL's steps)."""
     import dataclasses
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     real_generate, real_loss, calls = rl_rollout.generate, rl_update.policy_loss, []
 
     def uneven(*args, **kwargs):  # completions of 2 to 8 tokens: the two minibatches hold different token counts
@@ -226,8 +205,8 @@ def test_every_update_of_a_batch_divides_by_the_batchs_tokens_as_trl(tmp_path, m
     monkeypatch.setattr(rl_rollout, "generate", uneven)
     monkeypatch.setattr(rl_update, "policy_loss", spy)
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1, export=False),
-                             tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           export=False), tmp_path)
     rl.run_rl(recipe)
     (n1, kept1), (n2, kept2) = calls  # one micro-batch a step: a group of 4 completions
     assert kept1 != kept2 and n1 == n2 == pytest.approx((kept1 + kept2) / 2)
@@ -241,8 +220,8 @@ def test_without_dynamic_sampling_an_iteration_of_flat_groups_is_skipped_and_lea
     from axk1.checkpoint.hf import load_model
 
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2,
-                                     dynamic_sampling=False, max_new_tokens=1, modes=["think"]), tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=2,
+                                           dynamic_sampling=False, max_new_tokens=1, modes=["think"]), tmp_path)
     recipe.optimizer.weight_decay = 0.1
     result = rl.run_rl(recipe)
     assert [r["skipped"] for r in result["rows"]] == ["every group had equal rewards"] * 2
@@ -262,8 +241,8 @@ def test_every_task_drawn_is_prompted_in_both_modes(tmp_path):
     from axk1.posttrain.tasks import read_task_rows
 
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl", 40), "a", prompts_per_step=16),
-                             tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl", 40), "a",
+                                           prompts_per_step=16), tmp_path)
     codec = ChatCodec.from_folder(folder)
     trainer = SimpleNamespace(recipe=recipe, codec=codec, tasks=read_task_rows(recipe.rl.tasks, codec))
     prompts = rl_rollout.sample_prompts(trainer, 3, 0)
@@ -275,7 +254,7 @@ def test_every_task_drawn_is_prompted_in_both_modes(tmp_path):
     assert rl_rollout.sample_prompts(trainer, 3, 0) == prompts
     assert rl_rollout.sample_prompts(trainer, 4, 0) != prompts
     with pytest.raises(ValueError, match=r"prompts_per_step = 3 does not divide over the 2 modes.*multiple of 2"):
-        parse_rl_recipe(_recipe(tmp_path, folder, tmp_path / "t.jsonl", "a", prompts_per_step=3), tmp_path)
+        parse_rl_recipe(rl_run_recipe(tmp_path, folder, tmp_path / "t.jsonl", "a", prompts_per_step=3), tmp_path)
 
 
 def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatch, capsys):
@@ -287,7 +266,7 @@ def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatc
 
     from axk1.text.think_prompt import no_switch_warning
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     own = make_model_folder(tmp_path / "base")
     folder = tmp_path / "chatml"
     shutil.copytree(own, folder)
@@ -296,8 +275,8 @@ def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatc
     (folder / "chat_template.jinja").write_text(template)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
-                                     updates_per_batch=1, export=False), tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           updates_per_batch=1, export=False), tmp_path)
     rl.run_rl(recipe)
     warning = no_switch_warning(str(folder / "chat_template.jinja"))
     assert f"WARNING: {warning}" in capsys.readouterr().err
@@ -307,9 +286,9 @@ def test_a_template_that_does_not_switch_modes_is_warned_of(tmp_path, monkeypatc
 def test_a_run_by_hand_prints_every_iteration_and_draws_its_curves(tmp_path, monkeypatch, capsys):
     """`axk1 rl` piped to a file printed nothing for ten iterations (a line per [logging] every_steps, 10, and an
     iteration takes a minute), and drew no rl_curves.png: only the demo's report drew it."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     folder = make_model_folder(tmp_path / "base")
-    raw = _recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=2, export=False)
+    raw = rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=2, export=False)
     raw["logging"]["progress"] = True  # stderr is pytest's capture, not a terminal: plain lines
     rl.run_rl(parse_rl_recipe(raw, tmp_path))
     err = capsys.readouterr().err
@@ -329,12 +308,13 @@ def test_an_iteration_whose_every_completion_is_truncated_is_skipped_under_overl
         return GenerationResult(tokens, ["length"] * len(prompts))
 
     monkeypatch.setattr(rl_rollout, "generate", all_truncated)
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     folder = make_model_folder(tmp_path / "base")
-    tasks = _tasks(tmp_path / "t.jsonl")
+    tasks = rl_tasks(tmp_path / "t.jsonl")
     for dynamic in (True, False):
-        recipe = parse_rl_recipe(_recipe(tmp_path, folder, tasks, f"run_{dynamic}", iterations=1, overlong="filter",
-                                         dynamic_sampling=dynamic, max_sampling_rounds=1), tmp_path)
+        recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, f"run_{dynamic}", iterations=1,
+                                               overlong="filter", dynamic_sampling=dynamic, max_sampling_rounds=1),
+                                 tmp_path)
         recipe.optimizer.weight_decay = 0.1
         result = rl.run_rl(recipe)
         (row,) = result["rows"]
@@ -365,10 +345,10 @@ def test_entropy_is_nan_not_zero_for_a_micro_batch_with_no_token_in_the_loss(tmp
 
     monkeypatch.setattr(rl_update, "policy_loss", spy)
     monkeypatch.setattr(rl_rollout, "generate", half_truncated)
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, _tasks(tmp_path / "t.jsonl"), "a", iterations=1,
-                                     overlong="filter", dynamic_sampling=False, updates_per_batch=1, export=False),
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, rl_tasks(tmp_path / "t.jsonl"), "a", iterations=1,
+                                           overlong="filter", dynamic_sampling=False, updates_per_batch=1, export=False),
                              tmp_path)
     (row,) = rl.run_rl(recipe)["rows"]
     assert "skipped" not in row

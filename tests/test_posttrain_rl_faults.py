@@ -26,7 +26,7 @@ from axk1.json_text import read_metrics_rows
 from axk1.posttrain.rl_recipe import load_rl_recipe
 from axk1.posttrain.tasks import generate_tasks, write_jsonl
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_rl import _fake_scores
+from tests.rl_helpers import fake_scores, rl_toml_file
 from tests.train_helpers import lock_held_elsewhere, strict_json_rows
 from tests.warm_ranks import run_code
 
@@ -40,9 +40,9 @@ DRIVER = textwrap.dedent("""
     import torch.distributed.checkpoint as dcp
     import axk1.posttrain.rl as rl
     import axk1.posttrain.rl_rollout as rl_rollout
-    from tests.test_posttrain_rl import _fake_scores
+    from tests.rl_helpers import fake_scores
     from tests.train_helpers import kill_half_written, sigterm_during_step
-    rl_rollout.score_all = _fake_scores
+    rl_rollout.score_all = fake_scores
     point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     if point == "sigterm-rl":
         real = rl.RLTrainer.rollout
@@ -76,22 +76,6 @@ def folder(tmp_path_factory) -> Path:
     return make_model_folder(tmp_path_factory.mktemp("rl-faults") / "base")
 
 
-def _recipe(tmp: Path, folder: Path, **rl_keys) -> Path:
-    """A 4-iteration RL run that checkpoints every 8 iterations (so only at its end, or when stopped)."""
-    tasks = tmp / "tasks.jsonl"
-    write_jsonl(tasks, generate_tasks(12, seed=0, kinds=("math",), levels=(1,)))
-    keys = {"iterations": 4, "export": False} | rl_keys
-    extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
-    path = tmp / "rl.toml"
-    path.write_text(f'[model]\ninit_from = "{folder}"\nmtp_depth = 0\n'
-                    f'[rl]\ntasks = ["{tasks}"]\nprompts_per_step = 2\ngroup_size = 4\nmax_new_tokens = 8\n'
-                    'updates_per_batch = 2\noverlong = "none"\nclip_low = 0.2\nclip_high = 0.28\n' + extra +
-                    '[optimizer]\nlr = 1e-2\n[schedule]\nkind = "constant"\n[batch]\nmicro_batch = 4\n'
-                    '[checkpointing]\ninterval_steps = 8\n[logging]\nprogress = false\n'
-                    f'[run]\nout_dir = "{tmp / "run"}"\nthreads = 1\n')
-    return path
-
-
 def _trajectory(jsonl: Path) -> list[tuple]:
     """What an exact resume must repeat: each iteration's rollout rewards and lengths, losses and gradient norms."""
     return [(r["step"], r["reward_mean"], r["response_len/think"], r["loss"], r["grad_norm"])
@@ -103,8 +87,8 @@ def reference(folder, tmp_path_factory) -> list[tuple]:
     """The rows of an uninterrupted 4-iteration run."""
     tmp = tmp_path_factory.mktemp("rl-reference")
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(rl_rollout, "score_all", _fake_scores)
-        assert main(["rl", str(_recipe(tmp, folder))]) == 0
+        m.setattr(rl_rollout, "score_all", fake_scores)
+        assert main(["rl", str(rl_toml_file(tmp, folder))]) == 0
     return _trajectory(tmp / "run" / "metrics.jsonl")
 
 
@@ -114,7 +98,7 @@ def test_sigterm_stops_rl_after_the_iteration_with_a_checkpoint_and_resume_equal
     """SIGTERM (Slurm's notice) killed `axk1 rl` at once: no checkpoint since the last interval (here: none at
     all) and no word. Now it ends the iteration, checkpoints it, exports nothing and says how to resume; the resumed
     run repeats the uninterrupted one, and its report counts the whole run."""
-    recipe = _recipe(tmp_path, folder, export=True)
+    recipe = rl_toml_file(tmp_path, folder, export=True)
     ckpts = tmp_path / "run" / "checkpoints"
     stopped = _cli("sigterm-rl", 2, "rl", recipe)
     assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
@@ -122,7 +106,7 @@ def test_sigterm_stops_rl_after_the_iteration_with_a_checkpoint_and_resume_equal
             "with --resume to go on") in stopped.stderr
     assert list_steps(ckpts) == [2]
     assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "rl_report.json").exists()
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     assert main(["rl", str(recipe), "--resume"]) == 0
     assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
     assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference  # bitwise
@@ -134,12 +118,12 @@ def test_a_kill_in_the_middle_of_an_rl_save_resumes_from_the_last_complete_check
                                                                                        monkeypatch, capsys):
     """SIGKILL while iteration 3's checkpoint is written: --resume says where it starts, never reads the broken
     folder, repeats the uninterrupted run, and no temp folder outlives it."""
-    recipe = _recipe(tmp_path, folder)
+    recipe = rl_toml_file(tmp_path, folder)
     ckpts = tmp_path / "run" / "checkpoints"
     killed = _cli("writing", 3, "rl", recipe, "--checkpointing.interval_steps", 1, "--checkpointing.keep_latest", 1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert list_steps(ckpts) == [2]
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     assert main(["rl", str(recipe), "--resume"]) == 0
     assert f"resuming from {step_dir(ckpts, 2)} (iteration 2 of 4)" in capsys.readouterr().out
     assert _trajectory(tmp_path / "run" / "metrics.jsonl") == reference
@@ -171,11 +155,11 @@ def test_a_second_rl_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_t
     """Two `axk1 rl` on one --out ran side by side (the second truncating the first's metrics, both writing and
     pruning one checkpoints folder). The output folder's lock names the live holder, and so does one for a
     checkpoints folder outside it; a killed holder's lock file is taken over."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=1))
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder, iterations=1))
     out = Path(recipe.run.out_dir)
     shared = tmp_path / "shared-checkpoints"
-    outside = load_rl_recipe(_recipe(tmp_path, folder, iterations=1), ["--checkpointing.dir", str(shared)],
+    outside = load_rl_recipe(rl_toml_file(tmp_path, folder, iterations=1), ["--checkpointing.dir", str(shared)],
                              out_dir=str(tmp_path / "other"))
     with lock_held_elsewhere(out) as holder, lock_held_elsewhere(shared):
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(out))} is in use by another training run \(process "
@@ -192,7 +176,7 @@ def test_an_unwritable_output_folder_is_refused_at_the_start(folder, tmp_path):
     directory' before; now the run says to give it a writable --out."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.dir", str(tmp_path / "ckpts")],
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder), ["--checkpointing.dir", str(tmp_path / "ckpts")],
                             out_dir=str(blocker / "run"))
     with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/run \(Not a "
                                               "directory\\): give it a writable --out"):
@@ -204,8 +188,8 @@ def test_damaged_rl_checkpoints_are_named_with_the_way_back(folder, tmp_path, mo
     resumed that step's iteration under the folder's name without a word."""
     import shutil
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=2), ["--checkpointing.interval_steps", "1"])
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder, iterations=2), ["--checkpointing.interval_steps", "1"])
     rl.run_rl(recipe)
     ckpts = Path(recipe.checkpointing.dir)
     shutil.copytree(step_dir(ckpts, 2), step_dir(ckpts, 5))
@@ -243,8 +227,8 @@ def test_a_full_disk_after_the_last_checkpoint_names_the_output_and_resume_write
     is complete, and `--resume` (nothing left to train) writes it."""
     from safetensors import SafetensorError
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    recipe = _recipe(tmp_path, folder, iterations=1, export=True)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    recipe = rl_toml_file(tmp_path, folder, iterations=1, export=True)
     run = tmp_path / "run"
 
     def no_space(*args, **kwargs):
@@ -257,7 +241,7 @@ def test_a_full_disk_after_the_last_checkpoint_names_the_output_and_resume_write
                      rf"failed after training was complete \(its checkpoint, step 1, is in {re.escape(str(run))}/"
                      r"checkpoints\)\. Free space there .*run the same command with --resume", err), err
     monkeypatch.undo()
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     real_open = Path.open
 
     def open_(self, mode="r", *args, **kwargs):
@@ -293,8 +277,8 @@ def test_a_demo_stage_stopped_by_sigterm_ends_the_demo(folder, monkeypatch, caps
 def test_a_resume_that_would_train_another_rl_run_is_refused(folder, tmp_path, monkeypatch):
     """--resume took any recipe: another learning rate, other task rows under the same path, or more iterations of a
     schedule whose length follows them went on from the checkpoint without a word, as if the run were the same."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    path = _recipe(tmp_path, folder, iterations=1)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    path = rl_toml_file(tmp_path, folder, iterations=1)
     rl.run_rl(load_rl_recipe(path, ["--schedule.kind", "cosine"]))
     with pytest.raises(ValueError, match=r"--resume: the recipe differs from the run checkpointed in .*step-000001 in "
                                          r"what defines the run \(checkpoint -> recipe\): optimizer.lr: 0.01 -> 0.02"):
@@ -319,8 +303,8 @@ def test_a_full_disk_under_the_rl_metrics_names_the_file_and_resume_repairs_the_
     from axk1.train.metrics import JsonlLog
     from tests.train_helpers import tear_metrics_row_at
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    recipe = load_rl_recipe(_recipe(tmp_path, folder), ["--checkpointing.interval_steps", "2"])
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder), ["--checkpointing.interval_steps", "2"])
     jsonl = Path(recipe.logging.jsonl)
     real_write = tear_metrics_row_at(monkeypatch, 3)
     with pytest.raises(OSError, match=rf"^No space left on device: writing metrics to {re.escape(str(jsonl))} failed "
@@ -338,7 +322,7 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
     the run stops with a checkpoint and says what to change (the Trainer's BadStepGuard)."""
     from axk1.train.callbacks import TrainingStopped
 
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     real_loss = rl_update.policy_loss
 
     def nan_from_iteration_2(logp, *args, **kwargs):
@@ -346,7 +330,7 @@ def test_a_non_finite_rl_loss_drops_the_update_and_stops_the_run_as_pretraining_
         return (loss * float("nan") if trainer.state.step >= 1 else loss), stats
 
     monkeypatch.setattr(rl_update, "policy_loss", nan_from_iteration_2)
-    recipe = load_rl_recipe(_recipe(tmp_path, folder, export=True), ["--run.max_bad_steps", "2"])
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder, export=True), ["--run.max_bad_steps", "2"])
     trainer = rl.RLTrainer(recipe)
     with pytest.raises(TrainingStopped, match=r"^2 bad steps in a row \(non-finite loss or gradient in every update\) "
                                               r"at step 3; stopped with a checkpoint at .*step-000003\. The learning "
@@ -388,8 +372,8 @@ def test_a_moved_rl_run_folder_resumes(folder, tmp_path, monkeypatch):
     """`mv run moved` then --resume was refused: [rl] weights_dir (the rollout server's folder, under the run folder
     by default) was saved in the run's definition as an absolute path. It is a path, which a resume may change; a
     checkpoint that saved it still resumes from the new place."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    path = _recipe(tmp_path, folder, iterations=2)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    path = rl_toml_file(tmp_path, folder, iterations=2)
     rl.run_rl(load_rl_recipe(path, ["--rl.iterations", "1"]))
     state = step_dir(tmp_path / "run" / "checkpoints", 1) / "train_state.json"
     saved = json.loads(state.read_text())

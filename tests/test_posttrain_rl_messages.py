@@ -16,7 +16,7 @@ from axk1.posttrain.plots import RLPlots
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.rollout_server import RolloutServer, RolloutServerError
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_rl import _recipe
+from tests.rl_helpers import rl_run_recipe
 
 
 def test_a_pool_smaller_than_a_step_and_copied_prompts_are_said_at_the_start(tmp_path, capsys):
@@ -27,8 +27,8 @@ def test_a_pool_smaller_than_a_step_and_copied_prompts_are_said_at_the_start(tmp
     tasks = tmp_path / "t.jsonl"
     tasks.write_text("".join(json.dumps(r) + "\n" for r in rows))
     folder = make_model_folder(tmp_path / "base")
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", iterations=1, prompts_per_step=8, export=False),
-                             tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", iterations=1, prompts_per_step=8,
+                                           export=False), tmp_path)
     trainer = rl.RLTrainer(recipe)
     trainer.release()
     err = capsys.readouterr().err

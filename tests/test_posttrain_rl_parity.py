@@ -17,8 +17,7 @@ import axk1.posttrain.rl_rollout as rl_rollout
 import axk1.train.resume as resume
 from axk1.posttrain.rl_recipe import load_rl_recipe
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_rl import _fake_scores
-from tests.test_posttrain_rl_faults import _recipe
+from tests.rl_helpers import fake_scores, rl_toml_file
 
 AXK1 = Path(__file__).resolve().parents[1] / "axk1"
 SETTING = re.compile(r"\b(?:r|recipe)\.(\w+)\.(\w+)\b(?!\()")  # recipe.section.key, not a method call
@@ -73,7 +72,7 @@ def test_every_setting_the_pretraining_trainer_reads_is_read_or_refused_by_rl(tm
     assert "parallelism.precision" in rl_reads  # the precision setup both trainers run (TrainerBase.set_precision)
     unhandled = sorted(k for k in read_by_trainer if k not in rl_reads and k not in REFUSED)
     assert not unhandled, f"read by the Trainer, neither read nor refused by `axk1 rl`: {unhandled}"
-    path = _recipe(tmp_path, folder, iterations=1)
+    path = rl_toml_file(tmp_path, folder, iterations=1)
     load_rl_recipe(path)  # the defaults pass
     for key in sorted((read_by_trainer - rl_reads) | set(REFUSED)):  # and each refusal the table lists
         value, says = REFUSED[key]
@@ -84,7 +83,7 @@ def test_every_setting_the_pretraining_trainer_reads_is_read_or_refused_by_rl(tm
 def test_bf16_in_one_process_runs_rls_update_under_autocast(tmp_path, folder, monkeypatch):
     """`[parallelism] precision = "bf16"` in one process: pretraining's step ran under autocast, RL's update in
     fp32 (while RL's memory estimate sized it as bf16)."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     seen: set[torch.dtype] = set()
     real = torch.nn.functional.linear
 
@@ -94,7 +93,7 @@ def test_bf16_in_one_process_runs_rls_update_under_autocast(tmp_path, folder, mo
             seen.add(out.dtype)
         return out
 
-    recipe = load_rl_recipe(_recipe(tmp_path, folder, iterations=1), ["--parallelism.precision", "bf16"])
+    recipe = load_rl_recipe(rl_toml_file(tmp_path, folder, iterations=1), ["--parallelism.precision", "bf16"])
     trainer = rl.RLTrainer(recipe)
     try:
         samples, _ = trainer.rollout(0)
@@ -109,8 +108,8 @@ def test_bf16_in_one_process_runs_rls_update_under_autocast(tmp_path, folder, mo
 def test_a_new_rl_run_into_an_earlier_runs_folder_is_refused_before_any_model_is_built(tmp_path, folder,
                                                                                        monkeypatch):
     """The folder was claimed after the policy (and a KL reference) had been built and loaded."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    path = _recipe(tmp_path, folder, iterations=1)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    path = rl_toml_file(tmp_path, folder, iterations=1)
     rl.run_rl(load_rl_recipe(path))
     built = []
     monkeypatch.setattr(rl, "build_model", lambda *a, **k: built.append(1) or pytest.fail("built before the claim"))
@@ -121,8 +120,8 @@ def test_a_new_rl_run_into_an_earlier_runs_folder_is_refused_before_any_model_is
 
 def test_an_rl_resume_with_another_recipe_is_refused_before_any_tensor_is_read(tmp_path, folder, monkeypatch):
     """RL loaded the checkpoint's model and optimizer, then compared the recipe; pretraining compares first."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
-    path = _recipe(tmp_path, folder, iterations=1)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
+    path = rl_toml_file(tmp_path, folder, iterations=1)
     rl.run_rl(load_rl_recipe(path))
     read = []
     for module in (rl, resume):

@@ -14,36 +14,20 @@ import torch
 import axk1
 import axk1.posttrain.rl as rl
 import axk1.posttrain.rl_rollout as rl_rollout
-from axk1.infer.generate import generate
 from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.infer.engine_config import EngineConfig, ServeConfig
-from tests.serve_helpers import ServerProcess, post_json, weight_folders
-from tests.test_posttrain_rl import _fake_scores, _recipe, _tasks
+from tests.serve_helpers import ServerProcess, weight_folders
+from tests.rl_helpers import KEY, KEYED, fake_scores, keyed_post, local_greedy, rl_run_recipe, rl_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "rl-key"
-KEYED = {"AXK1_API_KEY": KEY}  # axk1 serve reads its key from the environment, never from a flag
-
-
-def _post(base: str, path: str, body: dict, key: str | None = KEY) -> tuple[int, dict]:
-    return post_json(base + path, body, {"Authorization": f"Bearer {key}"} if key else None)
 
 
 def _greedy(base: str, prompt: list[int], n: int = 6) -> list[int]:
-    status, reply = _post(base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": n,
-                                                    "temperature": 0, "logprobs": 0,
-                                                    "return_tokens_as_token_ids": True})
+    status, reply = keyed_post(base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": n,
+                                                         "temperature": 0, "logprobs": 0,
+                                                         "return_tokens_as_token_ids": True})
     assert status == 200, reply
     return [int(t.removeprefix("token_id:")) for t in reply["choices"][0]["logprobs"]["tokens"]]
-
-
-def _local_greedy(folder: Path, prompt: list[int], n: int = 6) -> list[int]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the server's one thread: the same reduction order, the same argmax
-    try:
-        return generate(axk1.load_model(folder), [prompt], max_new_tokens=n).tokens[0]
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -55,30 +39,30 @@ def test_weight_updates_replace_the_served_model_and_its_prefix_cache(folders):
     base, other, wider = folders
     prompt = list(range(3, 40))  # two full cache blocks: a repeat hits the prefix cache
     with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
-        assert _greedy(server.base, prompt) == _local_greedy(base, prompt)
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})
+        assert _greedy(server.base, prompt) == local_greedy(base, prompt)
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(other)})
         assert status == 200 and reply["success"] and "2 cached prefix blocks dropped" in reply["message"], reply
         # every client's replies carry the version, never the server's folder (a pusher chose up to 4 KB of it)
         version = reply["weights_version"]
         assert version.startswith("1:") and str(other) not in version and other.name not in version
-        completion = _post(server.base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": 1})[1]
+        completion = keyed_post(server.base, "/v1/completions", {"model": "base", "prompt": prompt, "max_tokens": 1})[1]
         assert completion["system_fingerprint"] == version
         # the same prompt again: computed by the new weights, not read from blocks the old ones wrote
-        assert _greedy(server.base, prompt) == _local_greedy(other, prompt) != _local_greedy(base, prompt)
+        assert _greedy(server.base, prompt) == local_greedy(other, prompt) != local_greedy(base, prompt)
         # what cannot replace it is named, and the server goes on serving the weights it has
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(wider)})
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(wider)})
         assert status == 400 and "moe_intermediate_size" in reply["error"]["message"], reply
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(base / "nope")})
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(base / "nope")})
         assert status == 400 and "nope" in reply["error"]["message"], reply
-        status, reply = _post(server.base, "/update_weights_from_disk", {"path": str(base)})
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"path": str(base)})
         assert status == 400 and reply["error"]["param"] == "model_path", reply
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(base)}, key=None)
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(base)}, key=None)
         assert status == 401, reply
-        assert _greedy(server.base, prompt) == _local_greedy(other, prompt)
+        assert _greedy(server.base, prompt) == local_greedy(other, prompt)
     with ServerProcess(base) as server:  # off unless asked for: the route reads any folder the server can see
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)}, key=None)
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(other)}, key=None)
         assert status == 404 and "start the server with --enable-weight-updates" in reply["error"]["message"], reply
-        status, reply = _post(server.base, "/nowhere", {}, key=None)
+        status, reply = keyed_post(server.base, "/nowhere", {}, key=None)
         assert status == 404 and "/update_weights_from_disk" not in reply["error"]["message"], reply  # not offered
 
 
@@ -125,19 +109,19 @@ def test_a_weight_update_sent_while_another_loads_is_409(folders, monkeypatch):
 def test_rl_rollouts_on_a_server_that_takes_each_update(tmp_path, folders, monkeypatch):
     """Two iterations sampled by the server; after the run the server holds the final policy (its greedy tokens
     are the exported model's) and only that folder of weights is left on disk."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     base = folders[0]
-    tasks = _tasks(tmp_path / "tasks.jsonl")
+    tasks = rl_tasks(tmp_path / "tasks.jsonl")
     monkeypatch.setenv("AXK1_API_KEY", KEY)
     with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
-        recipe = _recipe(tmp_path, base, tasks, "a", iterations=2, server_url=server.base)
+        recipe = rl_run_recipe(tmp_path, base, tasks, "a", iterations=2, server_url=server.base)
         result = rl.run_rl(parse_rl_recipe(recipe, tmp_path))
         rows = result["rows"]
         assert [r["step"] for r in rows] == [1, 2] and all(r["rollout_tokens"] > 0 for r in rows)
         assert server.metrics()["axk1_generation_tokens_total"] >= sum(r["rollout_tokens"] for r in rows)
         prompt = list(range(3, 20))
         final = Path(result["model_dir"])
-        assert _greedy(server.base, prompt) == _local_greedy(final, prompt) != _local_greedy(base, prompt)
+        assert _greedy(server.base, prompt) == local_greedy(final, prompt) != local_greedy(base, prompt)
     # the pushed folders went once the server held their weights, the last at the end, the staging copy each time
     assert list((tmp_path / "a" / "rollout-weights").iterdir()) == []
 
@@ -147,17 +131,18 @@ def test_a_resumed_run_pushes_again_and_leaves_other_runs_folders_alone(tmp_path
     than its last push found its new push pruned ("step-000003 does not exist") every time; and every model-*
     folder in weights_dir was deleted, another run's too. Now the staging copy goes after each export, and only
     folders marked as this run's are deleted."""
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     base = folders[0]
-    tasks = _tasks(tmp_path / "tasks.jsonl")
+    tasks = rl_tasks(tmp_path / "tasks.jsonl")
     monkeypatch.setenv("AXK1_API_KEY", KEY)
     shared = tmp_path / "shared"
     (shared / "model-keepme").mkdir(parents=True)
     (shared / "model-keepme" / "notes.txt").write_text("another run's")
     with ServerProcess(base, "--enable-weight-updates", "--served-model-name", "base", env=KEYED) as server:
         def recipe(iterations):
-            return parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=iterations, server_url=server.base,
-                                           weights_dir=str(shared), export=False), tmp_path)
+            return parse_rl_recipe(rl_run_recipe(tmp_path, base, tasks, "a", iterations=iterations,
+                                                 server_url=server.base, weights_dir=str(shared), export=False),
+                                   tmp_path)
 
         rl.run_rl(recipe(1))
         (shared / ".staging" / "step-000009").mkdir(parents=True)  # what a process killed mid-push leaves
@@ -179,7 +164,7 @@ def test_samples_from_weights_another_client_pushed_are_refused(tmp_path, folder
         client.version = client._update(base)["weights_version"]
         prompt = list(range(3, 12))
         assert len(client.generate([prompt], 2, 4, 1.0, 1.0, seed=0, stop_ids=[2]).tokens) == 2  # its own weights: sampled
-        status, reply = _post(server.base, "/update_weights_from_disk", {"model_path": str(other)})  # another's
+        status, reply = keyed_post(server.base, "/update_weights_from_disk", {"model_path": str(other)})  # another's
         assert status == 200, reply
         with pytest.raises(RolloutServerError, match="another client replaced them"):
             client.generate([prompt], 2, 4, 1.0, 1.0, seed=0, stop_ids=[2])
@@ -220,11 +205,11 @@ def test_a_server_error_is_one_line_that_says_what_to_do(tmp_path, folders, monk
     from axk1.toml_file import to_toml
 
     base = folders[0]
-    tasks = _tasks(tmp_path / "tasks.jsonl")
+    tasks = rl_tasks(tmp_path / "tasks.jsonl")
     with ServerProcess(base, "--enable-weight-updates", "--max-batch", "2", env=KEYED) as server:
         recipe = tmp_path / "rl.toml"
-        recipe.write_text(to_toml(parse_rl_recipe(_recipe(tmp_path, base, tasks, "a", iterations=1,
-                                                          server_url=server.base), tmp_path)))
+        recipe.write_text(to_toml(parse_rl_recipe(rl_run_recipe(tmp_path, base, tasks, "a", iterations=1,
+                                                                server_url=server.base), tmp_path)))
         monkeypatch.setenv("AXK1_API_KEY", "wrong")
         assert main(["rl", str(recipe)]) == 2
         err = capsys.readouterr().err
@@ -240,15 +225,15 @@ def test_a_server_error_is_one_line_that_says_what_to_do(tmp_path, folders, monk
 def test_torchrun_rl_on_a_server_matches_one_process(tmp_path, folders):
     """Two ranks (FSDP2 + EP) write each update's folder together (their DCP shards, then each its run of the
     safetensors files): the server samples the same rollouts as for the one-process run, and the losses agree."""
-    from tests.test_posttrain_distributed import _rl_recipe, run_rl_one_and_two
+    from tests.rl_helpers import rl_recipe_text, run_rl_one_and_two
 
     base = folders[0]
-    tasks = _tasks(tmp_path / "tasks.jsonl")
+    tasks = rl_tasks(tmp_path / "tasks.jsonl")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "AXK1_API_KEY": KEY}
     with ServerProcess(base, "--enable-weight-updates", env=KEYED) as server:
         def recipe(out: str, parallel: str = "") -> Path:
             path = tmp_path / f"{out}.toml"  # one prompt at a time: the server's batches, so its sums, are the same
-            path.write_text(_rl_recipe(base, tasks, tmp_path / out, parallel).replace(
+            path.write_text(rl_recipe_text(base, tasks, tmp_path / out, parallel).replace(
                 "[rl]\n", f"[rl]\nserver_url = \"{server.base}\"\nserver_concurrency = 1\n"))
             return path
 

@@ -13,6 +13,7 @@ import pytest
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples, render_examples
 from tests.serve_helpers import make_model_folder
+from tests.posttrain_helpers import joined_with_cat
 
 SYSTEM = "You are a careful math tutor."
 Q1, A1 = "What is 17 * 3?", "17 * 3 = 51."
@@ -46,12 +47,6 @@ def _jsonl(path: Path, rows: list) -> Path:
 
 def _ids(examples) -> list[list[int]]:
     return [e.ids.tolist() for e in examples]
-
-
-def joined_with_cat(*files: bytes) -> bytes:
-    """Files that each start with a UTF-8 byte-order mark (as Windows editors save them), joined as `cat` joins
-    them: the marks land at the start of later lines."""
-    return b"".join(b"\xef\xbb\xbf" + f for f in files)
 
 
 def test_files_joined_with_cat_keep_every_row_behind_their_byte_order_marks(codec, tmp_path):

@@ -5,23 +5,18 @@ tools, and the report's count of turns per mode."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples
 from tests.serve_helpers import make_model_folder
+from tests.posttrain_helpers import jsonl_file
 
 
 @pytest.fixture(scope="module")
 def codec(tmp_path_factory) -> ChatCodec:
     return ChatCodec.from_folder(make_model_folder(tmp_path_factory.mktemp("rows") / "base"))
-
-
-def _jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def _trained(codec: ChatCodec, examples) -> list[str]:
@@ -37,7 +32,7 @@ def _weighted(first, second=1) -> dict:
 
 def test_openai_weight_0_keeps_a_turn_as_context_untrained_and_counts_it(codec, tmp_path):
     """OpenAI's fine-tuning rows (and axolotl's) mark a turn not to learn with "weight": 0; it was trained."""
-    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0), _weighted(False, True), _weighted(1)])
+    path = jsonl_file(tmp_path / "w.jsonl", [_weighted(0), _weighted(False, True), _weighted(1)])
     examples, report = load_chat_examples([path], codec, "keep", 512)
     trained = _trained(codec, examples)
     assert trained.count("London.<|im_end|>") == 1  # only the third row's, weight 1
@@ -49,7 +44,7 @@ def test_openai_weight_0_keeps_a_turn_as_context_untrained_and_counts_it(codec, 
 
 
 def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_reason(codec, tmp_path):
-    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0, 0), _weighted(0.5), _weighted(1, "1"), _weighted(2, 1)])
+    path = jsonl_file(tmp_path / "w.jsonl", [_weighted(0, 0), _weighted(0.5), _weighted(1, "1"), _weighted(2, 1)])
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert examples == [] and dict(report.excluded) == {"weight 0": 1, "bad weight": 3}
     assert "takes 0 (the turn stays as context, untrained) or 1" in report.detail["bad weight"]
@@ -58,7 +53,7 @@ def test_a_row_with_every_turn_weight_0_or_another_weight_is_excluded_with_a_rea
 def test_a_row_left_untrained_in_think_mode_is_excluded_for_its_missing_trace_not_its_weight_0_turn(codec, tmp_path):
     """Turn 1 weight 0, turn 3 trainable but without a trace: nothing trains in think mode because of turn 3, and
     the row was counted as "weight 0", which sent the user to the wrong fix."""
-    path = _jsonl(tmp_path / "w.jsonl", [_weighted(0)])
+    path = jsonl_file(tmp_path / "w.jsonl", [_weighted(0)])
     examples, report = load_chat_examples([path], codec, "think", 512)
     assert examples == [] and dict(report.excluded) == {"no reasoning for think mode": 1}
     assert "messages[3] has no reasoning_content" in report.summary()
@@ -75,14 +70,14 @@ def test_openthoughts_markers_are_a_think_trace_and_its_answer(codec, tmp_path):
     as_think = {"messages": [{"role": "user", "content": "What is 2+3?"},
                              {"role": "assistant", "content": "The sum is \\boxed{5}.",
                               "reasoning_content": "Adding 2 and 3 gives 5."}]}
-    examples, report = load_chat_examples([_jsonl(tmp_path / "ot.jsonl", [OPENTHOUGHTS])], codec, "keep", 512)
-    reference, _ = load_chat_examples([_jsonl(tmp_path / "ref.jsonl", [as_think])], codec, "keep", 512)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "ot.jsonl", [OPENTHOUGHTS])], codec, "keep", 512)
+    reference, _ = load_chat_examples([jsonl_file(tmp_path / "ref.jsonl", [as_think])], codec, "keep", 512)
     assert [e.mode for e in examples] == ["think"]
     assert examples[0].ids.tolist() == reference[0].ids.tolist()
     assert report.thought_rows == 1 and report.to_dict()["examples_by_mode"] == {"think": 1, "non-think": 0}
     unclosed = {"messages": [{"role": "user", "content": "x"},
                              {"role": "assistant", "content": "<|begin_of_thought|> and never closed"}]}
-    _, report = load_chat_examples([_jsonl(tmp_path / "bad.jsonl", [unclosed])], codec, "keep", 512)
+    _, report = load_chat_examples([jsonl_file(tmp_path / "bad.jsonl", [unclosed])], codec, "keep", 512)
     assert dict(report.excluded) == {"unclosed think": 1}
 
 
@@ -92,7 +87,7 @@ def test_other_trace_tags_are_counted_and_warned_with_the_conversion(codec, tmp_
             {"messages": [{"role": "user", "content": "2+5?"},
                           {"role": "assistant", "content": "<thought>2+5=7</thought>7"}]},
             {"messages": [{"role": "user", "content": "2+6?"}, {"role": "assistant", "content": "8"}]}]
-    path = _jsonl(tmp_path / "tags.jsonl", rows)
+    path = jsonl_file(tmp_path / "tags.jsonl", rows)
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert [e.mode for e in examples] == ["non-think"] * 3  # trained as written, not guessed at
     assert report.other_markers == {"<reasoning>": 1, "<thought>": 1}
@@ -115,7 +110,7 @@ def test_overlap_pairs_a_multi_turn_row_whose_earlier_turns_keep_inline_traces(t
     plain = {"conversations": [{"from": "human", "value": "1+1?"}, {"from": "gpt", "value": "2"},
                                {"from": "human", "value": "2+3?"}, {"from": "gpt", "value": "It is 5."}]}
     out = tmp_path / "pairs.jsonl"
-    result = build_overlap([_jsonl(tmp_path / "t.jsonl", [think])], out, [_jsonl(tmp_path / "p.jsonl", [plain])])
+    result = build_overlap([jsonl_file(tmp_path / "t.jsonl", [think])], out, [jsonl_file(tmp_path / "p.jsonl", [plain])])
     assert result["non_think_from"] == {"non-think set": 1} and result["input"]["excluded"] == {}
     assert result["input"]["formats"] == {"messages": 1, "sharegpt": 1}
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -130,7 +125,7 @@ def test_rows_that_differ_only_in_their_tools_are_not_duplicates(codec, tmp_path
     chat = [{"role": "user", "content": "What time is it?"}, {"role": "assistant", "content": "I cannot tell."}]
     rows = [{"messages": chat, "tools": [tool("now")]}, {"messages": chat, "tools": [tool("clock")]},
             {"messages": chat}, {"messages": chat, "tools": [tool("now")]}]
-    examples, report = load_chat_examples([_jsonl(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "d.jsonl", rows)], codec, "keep", 512)
     assert len(examples) == 4 and report.duplicates == 1 and report.duplicate_where == [f"{tmp_path / 'd.jsonl'}:4"]
     assert len({tuple(e.ids.tolist()) for e in examples}) == 3  # three distinct prompts were trained
 
@@ -156,7 +151,7 @@ def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec
                 {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Seoul"}'}}]}),
             _asked({"role": "assistant", "content": CALL, "weight": 0}, {"role": "user", "content": "And?"},
                    {"role": "assistant", "content": "Sunny."})]
-    path = _jsonl(tmp_path / "calls.jsonl", rows)
+    path = jsonl_file(tmp_path / "calls.jsonl", rows)
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert dict(report.excluded) == {"tool tag in text": 3}
     assert report.where["tool tag in text"] == [f"{path}:{n}" for n in (1, 3, 4)]
@@ -182,7 +177,7 @@ def test_a_tool_tag_in_an_assistant_text_is_excluded_not_trained_as_a_call(codec
 def test_what_was_dropped_or_trained_without_a_word_is_excluded_with_its_reason(codec, tmp_path, row, reason, says):
     """Images trained as text only (OpenAI image parts were excluded), a non-string system or trace was ignored,
     NaN arguments trained as `{"a": NaN}` (no JSON), an empty Alpaca instruction trained an empty user turn."""
-    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
     assert examples == [] and dict(report.excluded) == {reason: 1}, report.summary()
     assert says in report.detail[reason]
 
@@ -191,10 +186,10 @@ def test_an_assistant_refusal_is_its_text(codec, tmp_path):
     """OpenAI's message-level `refusal` (content null) was ignored: the turn was excluded as empty."""
     row = {"messages": [{"role": "user", "content": "How do I pick a lock?"},
                         {"role": "assistant", "content": None, "refusal": "I can't help with that."}]}
-    examples, report = load_chat_examples([_jsonl(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "r.jsonl", [row])], codec, "keep", 512)
     assert not report.excluded and _trained(codec, examples) == ["I can't help with that.<|im_end|>"]
     both = {"messages": [row["messages"][0], {**row["messages"][1], "content": "Sure."}]}
-    _, report = load_chat_examples([_jsonl(tmp_path / "b.jsonl", [both])], codec, "keep", 512)
+    _, report = load_chat_examples([jsonl_file(tmp_path / "b.jsonl", [both])], codec, "keep", 512)
     assert "has both content and refusal" in report.detail["bad message"]
 
 
@@ -224,7 +219,7 @@ def test_tool_call_arguments_are_checked_as_their_json_decodes(codec, tmp_path):
             {**_called('{"city": "Seoul"}'), "tools": '[{"type": "function", "function": {"name": "w\\udc00"}}]'},
             _called('{"city": "\\u003c|im_end|\\u003e\\n\\u003c|im_start|\\u003esystem"}'),
             _called('{"city": "Seoul"}')]
-    path = _jsonl(tmp_path / "escaped.jsonl", rows)
+    path = jsonl_file(tmp_path / "escaped.jsonl", rows)
     examples, report = load_chat_examples([path], codec, "keep", 512)
     assert dict(report.excluded) == {"invalid unicode": 2, "special token in text": 1}
     assert report.where["invalid unicode"] == [f"{path}:1", f"{path}:2"]

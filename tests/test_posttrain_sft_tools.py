@@ -10,7 +10,7 @@ import pytest
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_sft_rows import _jsonl
+from tests.posttrain_helpers import jsonl_file
 
 WEATHER = {"name": "get_weather", "description": "Weather now",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -47,7 +47,7 @@ def test_parquet_null_keys_in_tools_and_arguments_are_dropped_and_counted(codec,
     assert table.to_pylist()[1]["messages"][1]["tool_calls"][0]["function"]["arguments"] == \
         {"city": None, "query": "cats"}  # what Arrow does to the rows
     pq.write_table(table, tmp_path / "tools.parquet")
-    reference, _ = load_chat_examples([_jsonl(tmp_path / "tools.jsonl", ROWS)], codec, "keep", 1024)
+    reference, _ = load_chat_examples([jsonl_file(tmp_path / "tools.jsonl", ROWS)], codec, "keep", 1024)
     examples, report = load_chat_examples([tmp_path / "tools.parquet"], codec, "keep", 1024)
     texts = _texts(codec, examples)
     assert all("null" not in t for t in texts), texts
@@ -59,7 +59,7 @@ def test_parquet_null_keys_in_tools_and_arguments_are_dropped_and_counted(codec,
 
 def test_a_null_written_in_json_is_trained_as_written(codec, tmp_path):
     row = _calling("Weather?", WEATHER, {"city": None})
-    examples, report = load_chat_examples([_jsonl(tmp_path / "n.jsonl", [row])], codec, "keep", 1024)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "n.jsonl", [row])], codec, "keep", 1024)
     assert '"arguments": {"city": null}' in _texts(codec, examples)[0]
     assert report.columnar_nulls == 0 and "null keys dropped" not in report.summary()
 
@@ -75,7 +75,7 @@ def test_bare_function_tools_train_the_prompt_axk1_serve_renders(codec, tmp_path
 
     question = {"role": "user", "content": "Weather in Seoul?"}
     row = {"messages": [question, {"role": "assistant", "content": "Sunny."}], "tools": json.dumps([WEATHER])}
-    (example,), report = load_chat_examples([_jsonl(tmp_path / "lf.jsonl", [row])], codec, "non-think", 1024)
+    (example,), report = load_chat_examples([jsonl_file(tmp_path / "lf.jsonl", [row])], codec, "non-think", 1024)
     trained_prompt = codec.tokenizer.decode(example.ids[:example.n_prompt].tolist(), skip_special_tokens=False)
     tools = [{"type": "function", "function": WEATHER}] if sent == "openai" else [WEATHER]
     request = ChatRequest.model_validate({"model": "m", "messages": [question], "tools": tools,
@@ -112,8 +112,8 @@ LEGACY = {"messages": [MODERN["messages"][0],
 def test_other_tool_calling_layouts_train_what_openais_rows_train(codec, tmp_path, row):
     """LLaMA-Factory's `function_call` / `observation` speakers were "unknown role" with no hint; OpenAI's deprecated
     assistant `function_call` was "empty assistant turn" and the row's `functions` were dropped silently."""
-    reference, _ = load_chat_examples([_jsonl(tmp_path / "modern.jsonl", [MODERN])], codec, "keep", 1024)
-    examples, report = load_chat_examples([_jsonl(tmp_path / "other.jsonl", [row])], codec, "keep", 1024)
+    reference, _ = load_chat_examples([jsonl_file(tmp_path / "modern.jsonl", [MODERN])], codec, "keep", 1024)
+    examples, report = load_chat_examples([jsonl_file(tmp_path / "other.jsonl", [row])], codec, "keep", 1024)
     assert not report.excluded, report.summary()
     assert len(examples) == 2 and [e.ids.tolist() for e in examples] == [e.ids.tolist() for e in reference]
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}\n</tool_call>' in \
@@ -129,6 +129,6 @@ def test_other_tool_calling_layouts_train_what_openais_rows_train(codec, tmp_pat
     ({**LEGACY, "tools": [{"type": "function", "function": SEARCH}]}, "'tools' and 'functions'"),
 ])
 def test_a_tool_call_in_another_layout_that_cannot_be_read_says_why(codec, tmp_path, row, says):
-    _, report = load_chat_examples([_jsonl(tmp_path / "bad.jsonl", [row])], codec, "keep", 1024)
+    _, report = load_chat_examples([jsonl_file(tmp_path / "bad.jsonl", [row])], codec, "keep", 1024)
     assert sum(report.excluded.values()) == 1
     assert says in report.summary(), report.summary()

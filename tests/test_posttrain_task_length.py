@@ -86,7 +86,7 @@ def test_a_rollout_server_is_checked_against_the_longest_prompt_of_all_tasks(tmp
     later failed mid-run on the server."""
     import axk1.posttrain.rl as rl
     from axk1.posttrain.rl_recipe import parse_rl_recipe
-    from tests.test_posttrain_rl import _recipe
+    from tests.rl_helpers import rl_run_recipe
 
     longer = {"id": "longer", "prompt": "What is 2 + 3? " + "Think it through. " * 20, "answer": "5"}
     tasks = _write(tmp_path / "mine.jsonl", [longer, *SHORT])  # the first draw (data.seed 1234) takes row 7
@@ -101,8 +101,8 @@ def test_a_rollout_server_is_checked_against_the_longest_prompt_of_all_tasks(tmp
             raise RuntimeError("checked")
 
     monkeypatch.setattr(rl, "RolloutServer", Server)
-    recipe = parse_rl_recipe(_recipe(tmp_path, folder, tasks, "a", server_url="http://127.0.0.1:9",
-                                     prompts_per_step=2), tmp_path)
+    recipe = parse_rl_recipe(rl_run_recipe(tmp_path, folder, tasks, "a", server_url="http://127.0.0.1:9",
+                                           prompts_per_step=2), tmp_path)
     with pytest.raises(RuntimeError, match="checked"):
         rl.RLTrainer(recipe)
     codec = ChatCodec.from_folder(folder)

@@ -14,7 +14,7 @@ from axk1.infer.chat import ChatCodec
 from axk1.posttrain.rewards import integer_answer, score
 from axk1.posttrain.tasks import VerifiedTask, read_task_rows, read_tasks
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_sft_formats import joined_with_cat
+from tests.posttrain_helpers import joined_with_cat
 
 GOOD = [{"prompt": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(7)]
 

@@ -16,7 +16,7 @@ from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.sampling_ranges import RULES, sampling_problems
 from axk1.synth.recipe import load_synth_recipe
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_recipe_rules import _rl
+from tests.posttrain_helpers import minimal_rl_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN, INF = math.nan, math.inf
@@ -30,7 +30,7 @@ def folder(tmp_path_factory) -> Path:
 def _callers(temperature: float, top_p: float, folder: Path, tmp_path: Path) -> dict:
     """Each caller run on the two settings: None where it accepted them, else its error."""
     def rl():
-        raw = _rl(tmp_path, folder)
+        raw = minimal_rl_recipe(tmp_path, folder)
         raw["rl"].update(temperature=temperature, top_p=top_p)
         parse_rl_recipe(raw, tmp_path)
 

@@ -18,7 +18,7 @@ from axk1.infer.engine import Engine
 from axk1.infer.sequence import RequestError, RequestGroups, SamplingParams
 from axk1.infer.engine_config import EngineConfig
 from tests.serve_helpers import ServerProcess, make_model_folder, weight_folders
-from tests.test_posttrain_rl_server import KEY, KEYED, _local_greedy, _post
+from tests.rl_helpers import KEY, KEYED, keyed_post, local_greedy
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_a_weight_update_waits_for_started_choices_while_new_requests_wait(folde
     first_b = next(i for i, (name, _) in enumerate(events) if name == "b")
     assert all(name == "a" for name, _ in events[:first_b]) and events[first_b - 1] == ("a", None)  # a ended first
     assert a.weights_version == "0" and b.weights_version == engine.weights_version != "0"
-    assert b.tokens == _local_greedy(other, prompt)  # sampled by the new weights
+    assert b.tokens == local_greedy(other, prompt)  # sampled by the new weights
 
 
 def test_a_requests_prompts_start_together_under_one_weights_version(folders):
@@ -149,12 +149,12 @@ def test_a_reply_held_by_a_weight_update_names_the_weights_that_sampled_it(tmp_p
             {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"})
         stream = long.getresponse()
         first = json.loads(next(line for line in stream if line.startswith(b"data: {"))[6:])
-        pusher = threading.Thread(target=lambda: results.update(update=_post(
+        pusher = threading.Thread(target=lambda: results.update(update=keyed_post(
             server.base, "/update_weights_from_disk", {"model_path": str(other)})))
         pusher.start()
         _wait_for_metric(server.base, "axk1_weight_update_waiting", 1)
         asker = threading.Thread(target=lambda: results.update(
-            whole=_post(server.base, "/v1/completions", held),
+            whole=keyed_post(server.base, "/v1/completions", held),
             streamed=_stream_fingerprints(server.base, {**held, "stream": True})))
         asker.start()
         _wait_for_metric(server.base, "axk1_num_requests_waiting", 1)  # held, behind the update
@@ -167,7 +167,7 @@ def test_a_reply_held_by_a_weight_update_names_the_weights_that_sampled_it(tmp_p
     assert first["system_fingerprint"] == "0"  # the stream that ran before the swap: the weights that began it
     assert reply["system_fingerprint"] == version
     assert [int(t.removeprefix("token_id:")) for t in reply["choices"][0]["logprobs"]["tokens"]] == \
-        _local_greedy(other, prompt)
+        local_greedy(other, prompt)
     chunks = results["streamed"]
     assert chunks and set(chunks) == {version}  # sent after the swap: every chunk names it
 

@@ -13,7 +13,7 @@ from axk1.posttrain.rl_recipe import parse_rl_recipe
 from axk1.posttrain.sft import parse_sft_recipe, run_sft
 from axk1.train.step_checks import MAX_TOKENS_PER_STEP
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_recipe_rules import _rl, _sft
+from tests.posttrain_helpers import minimal_rl_recipe, minimal_sft_recipe
 from tests.train_helpers import write_recipe
 
 
@@ -59,7 +59,7 @@ def test_an_mtp_depth_that_leaves_no_target_in_a_row_is_refused(tmp_path, capsys
 def test_sft_and_rl_refuse_a_warmup_longer_than_their_steps_and_sft_its_shapes(folder, tmp_path):
     """The warmup check of pretraining, for post-training's steps: RL's are [rl] iterations x updates_per_batch
     (known when read), SFT's are known once its chat rows are packed (before the model is built)."""
-    raw = _rl(tmp_path, folder)
+    raw = minimal_rl_recipe(tmp_path, folder)
     raw["rl"].update(iterations=3, updates_per_batch=2)
     raw["schedule"] = {"kind": "cosine", "warmup_steps": 7}
     with pytest.raises(ValueError, match=r"warmup_steps = 7 is more than the schedule's 6 steps \(\[rl\] iterations "
@@ -67,7 +67,7 @@ def test_sft_and_rl_refuse_a_warmup_longer_than_their_steps_and_sft_its_shapes(f
         parse_rl_recipe(raw, tmp_path)
     raw["schedule"]["warmup_steps"] = 6
     parse_rl_recipe(raw, tmp_path)
-    raw = _sft(tmp_path, folder)
+    raw = minimal_sft_recipe(tmp_path, folder)
     raw["schedule"] = {"kind": "cosine", "warmup_steps": 100000}
     with pytest.raises(ValueError, match=r"warmup_steps = 100,000 is more than the schedule's \d+ steps \(\[sft\] "
                                          r"epochs x \d+ packed rows"):
@@ -86,7 +86,7 @@ def test_sft_and_rl_refuse_a_warmup_longer_than_their_steps_and_sft_its_shapes(f
 def test_rl_max_steps_meets_the_warmup_check_in_a_run_as_in_its_dry_run(folder, tmp_path, capsys):
     """`axk1 rl --max-steps N` set [rl] iterations after the recipe was checked, so a 10-step warmup over a 4-step
     schedule was refused by --dry-run and trained by the run (the learning rate never reached its peak)."""
-    raw = _rl(tmp_path, folder)
+    raw = minimal_rl_recipe(tmp_path, folder)
     raw["rl"].update(iterations=20, updates_per_batch=2)
     raw["schedule"] = {"kind": "cosine", "warmup_steps": 10}
     recipe = tmp_path / "rl.toml"

@@ -204,7 +204,7 @@ def test_a_two_word_rewording_of_a_short_problem_is_a_near_duplicate_and_distinc
     same formulaic words, the most alike at 0.27) are taken for one another."""
     import re
 
-    from tests.test_data_korean_real import CORPUS
+    from tests.korean_corpus import CORPUS
 
     threshold = SampleFilterConfig().near_dup_similarity
     problem = ("A farmer has 12 sheep and buys 5 more at the market on Monday. How many sheep does the farmer have "

@@ -6,10 +6,8 @@ pipeline, HTTP client, cache and checks are the real ones."""
 import asyncio
 import json
 import time
-from contextlib import contextmanager
 
 import pytest
-from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from axk1.cli import main
@@ -20,47 +18,8 @@ from axk1.synth.recipe import PassageConfig, load_synth_recipe
 from axk1.synth.teacher import ResponseCache
 from axk1.synth.text import grounding
 from tests.aime_rows import ROWS, write_aime
-from tests.serve_helpers import ROOT, app_server
-
-PROMPT = ROOT / "recipes" / "synth" / "prompts" / "qa.en.txt"
-GOOD = "Seoul lies on the Han river, which flows through the city from east to west."
-
-
-REASONED = ("Problem: A box holds 3 red and 4 blue balls. How many balls are in two such boxes?\nSolution:\n"
-            "1. One box holds 3 + 4 = 7 balls.\n2. Two boxes hold 2 x 7 = 14 balls.\nFinal answer: 14")
-
-
-def _completion(model, content, reasoning=None, finish="stop"):
-    message = {"role": "assistant", "content": content, **({"reasoning_content": reasoning} if reasoning else {})}
-    return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
-
-def teacher_app(calls, answer):
-    """A scripted OpenAI-compatible teacher: /v1/models, and /v1/chat/completions answered by `answer(body)` (a
-    coroutine returning the reply), every request body appended to `calls`."""
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": "scripted", "object": "model", "created": 0, "owned_by": "t"}]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        calls.append(body)
-        return await answer(body)
-
-    return app
-
-
-@contextmanager
-def serve_teacher(answer):
-    """`teacher_app(calls, answer)` served on a free port: yields (its /v1 url, the request bodies it got)."""
-    calls = []
-    with app_server(teacher_app(calls, answer)) as port:
-        yield f"http://127.0.0.1:{port}/v1", calls
+from tests.serve_helpers import ROOT
+from tests.synth_helpers import GOOD, REASONED, completion_body, docs_file, jsonl_rows, serve_teacher, synth_recipe
 
 
 async def _answer(body):
@@ -77,11 +36,11 @@ async def _answer(body):
 
         return StreamingResponse(trickle(), media_type="application/json")
     if "RECITE" in passage:  # a clean sample whose reasoning trace recites a benchmark row
-        return _completion(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
+        return completion_body(body["model"], REASONED, "Let me recall a contest problem: " + ROWS["en"][1]["problem"])
     if "OWNTRACE" in passage:
-        return _completion(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
+        return completion_body(body["model"], REASONED, "One box holds seven balls, so two hold fourteen.")
     if "THINKCUT" in passage:  # a thinking teacher that spent max_tokens reasoning: no content at all
-        return _completion(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
+        return completion_body(body["model"], None, "Let me think about the Han river. " * 20, finish="length")
     if "NOCHOICES" in passage:
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": []}
     if "ECHO" in passage:
@@ -92,7 +51,7 @@ async def _answer(body):
         content = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 4000
     else:
         content = f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}."
-    return _completion(body["model"], content)
+    return completion_body(body["model"], content)
 
 
 @pytest.fixture(scope="module")
@@ -101,29 +60,10 @@ def teacher():
         yield found
 
 
-def _recipe(tmp_path, extra="", kind="qa", benchmarks="[]"):
-    path = tmp_path / "r.toml"
-    prompt = PROMPT.with_name(f"{kind}.en.txt")
-    path.write_text(f'[teacher]\nretries = 0\n{extra}\n[passages]\nmin_chars = 10\n'
-                    f'[filters]\nbenchmarks = {benchmarks}\n'
-                    f'[[tasks]]\nname = "{kind}"\nkind = "{kind}"\nprompts = {{ en = "{prompt}" }}\n')
-    return path
-
-
-def _docs(tmp_path, rows, name="docs.jsonl"):
-    path = tmp_path / name
-    path.write_bytes(b"".join(r if isinstance(r, bytes) else (json.dumps(r) + "\n").encode() for r in rows))
-    return path
-
-
-def _lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_path, capsys):
-    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
+    docs = docs_file(tmp_path, [{"id": "a", "text": GOOD}])
     before = docs.read_bytes()
-    recipe = _recipe(tmp_path)
+    recipe = synth_recipe(tmp_path)
     base = ["data", "synth", str(docs), "--teacher", "openai:http://127.0.0.1:9/v1", "--recipe", str(recipe),
             "--no-progress"]
     for extra in (["-o", str(docs)], ["-o", str(tmp_path / "x.jsonl"), "--cache", str(docs)],
@@ -134,7 +74,7 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(tmp_pa
         assert "error:" in err and ("is an input" in err or "would both be" in err), err
         assert docs.read_bytes() == before
     # a side file resolving to an input: -o d.jsonl writes d.failed.jsonl
-    side = _docs(tmp_path, [{"id": "a", "text": GOOD}], name="d.failed.jsonl")
+    side = docs_file(tmp_path, [{"id": "a", "text": GOOD}], name="d.failed.jsonl")
     assert main(base[:2] + [str(side)] + base[3:] + ["-o", str(tmp_path / "d.jsonl")]) == 2
     assert "failed output" in capsys.readouterr().err and json.loads(side.read_text())["id"] == "a"
     assert main(base + ["-o", str(tmp_path / "s.jsonl.gz")]) == 2
@@ -179,13 +119,13 @@ def test_grounding_finds_decimals_and_grouped_numbers():
 
 def test_echoes_special_tokens_and_huge_replies_are_rejected_with_reasons(teacher, tmp_path):
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "good", "text": GOOD}, {"id": "echo", "text": "ECHO. " + GOOD},
-                            {"id": "special", "text": "SPECIAL. " + GOOD}, {"id": "huge", "text": "HUGE. " + GOOD}])
-    recipe = load_synth_recipe(_recipe(tmp_path, "max_reply_chars = 1000"))
+    docs = docs_file(tmp_path, [{"id": "good", "text": GOOD}, {"id": "echo", "text": "ECHO. " + GOOD},
+                                {"id": "special", "text": "SPECIAL. " + GOOD}, {"id": "huge", "text": "HUGE. " + GOOD}])
+    recipe = load_synth_recipe(synth_recipe(tmp_path, "max_reply_chars = 1000"))
     summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
     assert summary.generated == 4 and summary.kept == 1
-    assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["good"]
-    rejected = {r["source"]["doc_id"]: r for r in _lines(tmp_path / "o.rejected.jsonl")}
+    assert [k["source"]["doc_id"] for k in jsonl_rows(tmp_path / "o.jsonl")] == ["good"]
+    rejected = {r["source"]["doc_id"]: r for r in jsonl_rows(tmp_path / "o.rejected.jsonl")}
     assert rejected["echo"]["reason"].startswith("prompt echo: the reply contains the prompt's placeholder "
                                                  "<the question>")
     assert rejected["special"]["reason"] == "special token in reply: <|im_end|>"
@@ -196,13 +136,13 @@ def test_echoes_special_tokens_and_huge_replies_are_rejected_with_reasons(teache
 
 def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path):
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "slow", "text": "TRICKLE. " + GOOD}, {"id": "good", "text": GOOD}])
+    docs = docs_file(tmp_path, [{"id": "slow", "text": "TRICKLE. " + GOOD}, {"id": "good", "text": GOOD}])
     t0 = time.perf_counter()
-    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
+    summary = run_synth(docs, load_synth_recipe(synth_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
                         progress=False)
     assert time.perf_counter() - t0 < 8
     assert summary.failed == 1 and summary.kept == 1
-    assert "no complete reply within 1s" in _lines(tmp_path / "o.failed.jsonl")[0]["reason"]
+    assert "no complete reply within 1s" in jsonl_rows(tmp_path / "o.failed.jsonl")[0]["reason"]
 
 
 def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonzero(teacher, tmp_path, capsys):
@@ -211,15 +151,15 @@ def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonz
     which the next run that writes its files removes."""
     url, _ = teacher
     out = tmp_path / "o.jsonl"
-    recipe = _recipe(tmp_path)
+    recipe = synth_recipe(tmp_path)
     args = ["data", "synth", "--teacher", f"openai:{url}", "--recipe", str(recipe), "-o", str(out), "--no-progress"]
-    first = _docs(tmp_path, [{"id": "a", "text": GOOD}, {"id": "x", "text": "FAIL. The first run's one failure."}])
+    first = docs_file(tmp_path, [{"id": "a", "text": GOOD}, {"id": "x", "text": "FAIL. The first run's one failure."}])
     assert main(args[:2] + [str(first)] + args[2:]) == 0
     earlier = {name: (tmp_path / name).read_bytes() for name in ("o.jsonl", "o.rejected.jsonl", "o.failed.jsonl",
                                                                   "o.excluded.jsonl", "o.summary.json")}
     assert json.loads(earlier["o.jsonl"])["source"]["doc_id"] == "a"
-    failing = _docs(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}, {"id": "c", "text": "FAIL. Again."}],
-                    name="failing.jsonl")
+    failing = docs_file(tmp_path, [{"id": "b", "text": "FAIL. " + GOOD}, {"id": "c", "text": "FAIL. Again."}],
+                        name="failing.jsonl")
     assert main(args[:2] + [str(failing)] + args[2:]) == 1
     err = capsys.readouterr().err
     assert "every one of the 2 teacher requests failed, the first with: " in err and "left as they were" in err
@@ -227,8 +167,8 @@ def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonz
     assert f"All the reasons are in {tmp_path / 'o.latest.failed.jsonl'}" in err
     assert {name: (tmp_path / name).read_bytes() for name in earlier} == earlier  # one run's files, all of them
     summary = json.loads(earlier["o.summary.json"])
-    assert summary["kept"] == 1 and summary["failed"] == 1 == len(_lines(tmp_path / "o.failed.jsonl"))
-    latest = _lines(tmp_path / "o.latest.failed.jsonl")
+    assert summary["kept"] == 1 and summary["failed"] == 1 == len(jsonl_rows(tmp_path / "o.failed.jsonl"))
+    latest = jsonl_rows(tmp_path / "o.latest.failed.jsonl")
     assert [f["doc_id"] for f in latest] == ["b", "c"] and all("boom" in f["reason"] for f in latest)
     assert not list(tmp_path.glob("*.tmp"))
     assert main(args[:2] + [str(first)] + args[2:]) == 0  # a run that writes its files: the latest failures go
@@ -237,7 +177,7 @@ def test_a_run_where_every_request_fails_keeps_the_earlier_output_and_exits_nonz
 
 def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_path):
     url, calls = teacher
-    docs = _docs(tmp_path, [
+    docs = docs_file(tmp_path, [
         {"id": 0, "text": GOOD},                                 # line 1: 0 is an id
         b'{"id": "bad", "text": "caf\xe9 ' + GOOD.encode() + b'"}\n',  # line 2: a Latin-1 byte
         b"{not json\n",                                          # line 3
@@ -251,17 +191,17 @@ def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_p
         {"id": "m", "text": GOOD, "metadata": {"domain": "web\udfff"}},
     ])
     calls.clear()
-    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
+    summary = run_synth(docs, load_synth_recipe(synth_recipe(tmp_path)), url, tmp_path / "o.jsonl", progress=False)
     assert summary.documents == 9 and summary.documents_used == 2
     assert summary.excluded == {"invalid UTF-8": 1, "not JSON": 1, "not a JSON object": 1, "no 'text' string": 1,
                                 "duplicate id": 1, "lone_surrogate": 2}
-    excluded = _lines(tmp_path / "o.excluded.jsonl")
+    excluded = jsonl_rows(tmp_path / "o.excluded.jsonl")
     assert [(x["line"], x["reason"]) for x in excluded] == [
         (2, "invalid UTF-8"), (3, "not JSON"), (4, "not a JSON object"), (5, "no 'text' string"), (6, "duplicate id"),
         (8, "lone_surrogate"), (9, "lone_surrogate")]
     assert excluded[5]["detail"] == f"lone_surrogate: {docs}:8 at text" and "metadata.domain" in excluded[6]["detail"]
     assert f"{docs}:2" in excluded[0]["detail"] and "of line 1" in excluded[4]["detail"]
-    ids = sorted(k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl"))
+    ids = sorted(k["source"]["doc_id"] for k in jsonl_rows(tmp_path / "o.jsonl"))
     assert ids[0] == "0" and ids[1].startswith("text-")  # no id: named by its text's hash
     prompts = [c["messages"][0]["content"] for c in calls]
     assert any("The {audience} and {language} braces stay as written." in p for p in prompts)
@@ -271,9 +211,9 @@ def test_unusable_documents_are_listed_by_line_and_ids_are_unique(teacher, tmp_p
 
 def test_thinking_control_is_sent_when_asked_for(teacher, tmp_path):
     url, calls = teacher
-    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
+    docs = docs_file(tmp_path, [{"id": "a", "text": GOOD}])
     calls.clear()
-    run_synth(docs, load_synth_recipe(_recipe(tmp_path, "thinking_control = true")), url, tmp_path / "o.jsonl",
+    run_synth(docs, load_synth_recipe(synth_recipe(tmp_path, "thinking_control = true")), url, tmp_path / "o.jsonl",
               progress=False)
     assert calls[-1]["chat_template_kwargs"] == {"enable_thinking": False}
 
@@ -296,11 +236,11 @@ def test_a_trace_reciting_a_benchmark_is_rejected_and_the_audit_gate_reads_trace
     reciting an AIME problem word for word was kept, and passed the gate."""
     url, _ = teacher
     aime = write_aime(tmp_path)["en"]
-    docs = _docs(tmp_path, [{"id": "recite", "text": "RECITE. " + GOOD}, {"id": "own", "text": "OWNTRACE. " + GOOD}])
-    recipe = load_synth_recipe(_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
+    docs = docs_file(tmp_path, [{"id": "recite", "text": "RECITE. " + GOOD}, {"id": "own", "text": "OWNTRACE. " + GOOD}])
+    recipe = load_synth_recipe(synth_recipe(tmp_path, kind="reasoning", benchmarks='["aime25_en.jsonl"]'))
     summary = run_synth(docs, recipe, url, tmp_path / "o.jsonl", progress=False)
-    assert [k["source"]["doc_id"] for k in _lines(tmp_path / "o.jsonl")] == ["own"]
-    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert [k["source"]["doc_id"] for k in jsonl_rows(tmp_path / "o.jsonl")] == ["own"]
+    (rejected,) = jsonl_rows(tmp_path / "o.rejected.jsonl")
     assert rejected["reason"].startswith("decontamination: its fields.teacher_reasoning shares a 13-gram with "
                                          "aime25_en.jsonl (t-2)")
     assert summary.rejections == {"decontamination": 1}
@@ -318,14 +258,14 @@ def test_a_reply_cut_while_reasoning_says_so_and_a_reply_without_choices_fails_c
     rejected as "format: empty reply" though the teacher said finish_reason length. A 200 with `choices: []` was an
     IndexError."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "cut", "text": "THINKCUT. " + GOOD}, {"id": "none", "text": "NOCHOICES. " + GOOD}])
-    summary = run_synth(docs, load_synth_recipe(_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
+    docs = docs_file(tmp_path, [{"id": "cut", "text": "THINKCUT. " + GOOD}, {"id": "none", "text": "NOCHOICES. " + GOOD}])
+    summary = run_synth(docs, load_synth_recipe(synth_recipe(tmp_path, "max_tokens = 64")), url, tmp_path / "o.jsonl",
                         progress=False)
     assert summary.generated == 1 and summary.failed == 1 and summary.rejections == {"length": 1}
-    (cut,) = _lines(tmp_path / "o.rejected.jsonl")
+    (cut,) = jsonl_rows(tmp_path / "o.rejected.jsonl")
     assert cut["reason"].startswith("length: the teacher spent [teacher] max_tokens (64) reasoning and was cut before "
                                     "its reply: raise max_tokens, or turn its thinking off")
-    (failed,) = _lines(tmp_path / "o.failed.jsonl")
+    (failed,) = jsonl_rows(tmp_path / "o.failed.jsonl")
     assert failed["reason"].startswith("ValueError: the teacher's reply has no choices")
     assert cut_reply("Question: Where is", None, "length", 64) == ("length: the teacher hit [teacher] max_tokens (64) "
                                                                   "(the reply is cut)")

@@ -7,7 +7,7 @@ from axk1.synth.filters import SampleFilter
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SampleFilterConfig
 from axk1.synth.refusal import refusal
-from tests.test_data_korean_real import CORPUS
+from tests.korean_corpus import CORPUS
 
 PASSAGE = "Sheep are counted at the market every Monday; sums like 3 + 4 = 7 are done step by step. " * 3
 WEB = Path(__file__).parent / "fixtures" / "web"

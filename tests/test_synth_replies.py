@@ -11,10 +11,10 @@ import pytest
 from fastapi.responses import Response
 
 from axk1.synth.documents import split_passages
-from axk1.synth.pipeline import SynthSummary, output_paths, plan_jobs, run_synth
+from axk1.synth.pipeline import SynthSummary, output_paths, plan_jobs
 from axk1.synth.recipe import PassageConfig, load_synth_recipe
 from axk1.synth.teacher import ResponseCache, bounded
-from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, serve_teacher
+from tests.synth_helpers import GOOD, completion_body, docs_file, jsonl_rows, serve_teacher, synth_recipe, synth_run
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
 LONG = "Question: Where is Seoul?\nAnswer: " + "Seoul lies on the Han river. " * 100  # 2,934 chars
@@ -42,7 +42,7 @@ async def _answer(body):
     else:
         content = QA + answer
     # json.dumps escapes a lone surrogate; the app's own JSON encoder cannot write one at all
-    return Response(json.dumps(_completion(body["model"], content, reasoning)), media_type="application/json")
+    return Response(json.dumps(completion_body(body["model"], content, reasoning)), media_type="application/json")
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +51,17 @@ def teacher():
         yield found
 
 
-def _run(tmp_path, url, docs, extra="", out="o.jsonl"):
-    return run_synth(docs, load_synth_recipe(_recipe(tmp_path, extra)), url, tmp_path / out, progress=False)
-
-
 def test_a_reply_holding_a_lone_surrogate_is_one_failed_request_and_is_not_cached(teacher, tmp_path):
     """It ended the whole run ("'utf-8' codec can't encode character '\\ud800'", from the cache's SQLite write),
     every rerun again, losing the replies in flight."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}, {"id": "s", "text": "SURROGATE. " + GOOD},
-                            {"id": "t", "text": "SURTRACE. " + GOOD}, {"id": "b", "text": "Busan lies on the coast, where the Nakdong river meets the sea."}])
+    docs = docs_file(tmp_path, [{"id": "a", "text": GOOD}, {"id": "s", "text": "SURROGATE. " + GOOD},
+                                {"id": "t", "text": "SURTRACE. " + GOOD}, {"id": "b", "text": "Busan lies on the coast, where the Nakdong river meets the sea."}])
     for run in range(2):
-        summary = _run(tmp_path, url, docs)
+        summary = synth_run(tmp_path, url, docs)
         assert (summary.kept, summary.failed) == (2, 2)
         assert (summary.sent, summary.cache_hits) == ((4, 0) if run == 0 else (2, 2))  # the two asked again
-        failed = {f["doc_id"]: f["reason"] for f in _lines(tmp_path / "o.failed.jsonl")}
+        failed = {f["doc_id"]: f["reason"] for f in jsonl_rows(tmp_path / "o.failed.jsonl")}
         assert failed["s"].startswith("ValueError: the teacher's reply content holds a lone surrogate")
         assert failed["t"].startswith("ValueError: the teacher's reply reasoning holds a lone surrogate")
     assert not list(tmp_path.glob("*.tmp"))
@@ -75,15 +71,15 @@ def test_content_parts_are_joined_and_a_malformed_reply_fails_alone_before_the_c
     """A list of parts was cached, then crashed the sorting ("'list' object has no attribute 'strip'") on every
     rerun; a number or an object ended the run with "has no len()" or "unhashable type: 'slice'"."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "p", "text": "PARTS. " + GOOD}, {"id": "i", "text": "IMAGE. " + GOOD},
-                            {"id": "n", "text": "NUMBER. " + GOOD}, {"id": "o", "text": "OBJTRACE. " + GOOD}])
+    docs = docs_file(tmp_path, [{"id": "p", "text": "PARTS. " + GOOD}, {"id": "i", "text": "IMAGE. " + GOOD},
+                                {"id": "n", "text": "NUMBER. " + GOOD}, {"id": "o", "text": "OBJTRACE. " + GOOD}])
     for run in range(2):
-        summary = _run(tmp_path, url, docs)
+        summary = synth_run(tmp_path, url, docs)
         assert (summary.kept, summary.failed) == (1, 3)
         assert (summary.sent, summary.cache_hits) == ((4, 0) if run == 0 else (3, 1))  # only the good one cached
-        (kept,) = _lines(tmp_path / "o.jsonl")
+        (kept,) = jsonl_rows(tmp_path / "o.jsonl")
         assert kept["fields"]["question"] == "Where does the Han river flow?"
-        failed = {f["doc_id"]: f["reason"] for f in _lines(tmp_path / "o.failed.jsonl")}
+        failed = {f["doc_id"]: f["reason"] for f in jsonl_rows(tmp_path / "o.failed.jsonl")}
         assert failed["i"].startswith("ValueError: the teacher's reply content part 1 is 'image_url', not a text part")
         assert failed["n"].startswith("ValueError: the teacher's reply content is int (")
         assert failed["o"].startswith("ValueError: the teacher's reply reasoning is dict (")
@@ -93,9 +89,9 @@ def test_a_list_reply_an_older_version_cached_is_read_as_its_text(teacher, tmp_p
     """The older version cached content lists (and then failed on them every rerun); a malformed stored reply is a
     miss, asked again."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "a", "text": GOOD}])
-    _run(tmp_path, url, docs)
-    (kept,) = _lines(tmp_path / "o.jsonl")
+    docs = docs_file(tmp_path, [{"id": "a", "text": GOOD}])
+    synth_run(tmp_path, url, docs)
+    (kept,) = jsonl_rows(tmp_path / "o.jsonl")
     cache = ResponseCache(output_paths(tmp_path / "o.jsonl")["cache"])
     (key,) = [k for (k,) in cache.db.execute("SELECT key FROM replies")]
     stored = {"content": [{"type": "text", "text": QA}, {"type": "text", "text": GOOD}], "reasoning": None,
@@ -103,13 +99,13 @@ def test_a_list_reply_an_older_version_cached_is_read_as_its_text(teacher, tmp_p
     cache.db.execute("UPDATE replies SET reply = ?", (json.dumps(stored),))
     cache.db.commit()
     assert cache.get(key).content == QA + GOOD
-    summary = _run(tmp_path, url, docs)
-    assert (summary.sent, summary.kept) == (0, 1) and _lines(tmp_path / "o.jsonl")[0]["text"] == kept["text"]
+    summary = synth_run(tmp_path, url, docs)
+    assert (summary.sent, summary.kept) == (0, 1) and jsonl_rows(tmp_path / "o.jsonl")[0]["text"] == kept["text"]
     cache.db.execute("UPDATE replies SET reply = ?", (json.dumps({**stored, "content": 42}),))
     cache.db.commit()
     assert cache.get(key) is None
     cache.close()
-    summary = _run(tmp_path, url, docs)
+    summary = synth_run(tmp_path, url, docs)
     assert (summary.sent, summary.kept) == (1, 1)
 
 
@@ -117,23 +113,23 @@ def test_the_reply_cap_is_applied_to_cached_replies_as_to_fresh_ones(teacher, tm
     """The cap was decided when a reply arrived: raising it after a rejection rejected again, with a false reason
     ("2934 chars > max_reply_chars 5000"); lowering it kept cached replies that a fresh cache rejects."""
     url, _ = teacher
-    long = _docs(tmp_path, [{"id": "long", "text": "LONG. " + GOOD}], name="long.jsonl")
-    summary = _run(tmp_path, url, long, "max_reply_chars = 1000")
-    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    long = docs_file(tmp_path, [{"id": "long", "text": "LONG. " + GOOD}], name="long.jsonl")
+    summary = synth_run(tmp_path, url, long, "max_reply_chars = 1000")
+    (rejected,) = jsonl_rows(tmp_path / "o.rejected.jsonl")
     assert rejected["reason"] == "length: the reply has 2934 chars > [teacher] max_reply_chars 1000 (stored cut)"
-    summary = _run(tmp_path, url, long, "max_reply_chars = 5000")  # stored cut: asked again, whole this time
+    summary = synth_run(tmp_path, url, long, "max_reply_chars = 5000")  # stored cut: asked again, whole this time
     assert (summary.sent, summary.cache_hits, summary.reasked_longer_cap) == (1, 0, 1)
     assert "stored cut under a lower [teacher] max_reply_chars asked again" in summary.table()
-    assert not any(r["reason"].startswith("length") for r in _lines(tmp_path / "o.rejected.jsonl"))
+    assert not any(r["reason"].startswith("length") for r in jsonl_rows(tmp_path / "o.rejected.jsonl"))
     assert (summary.kept + summary.rejected, summary.rejections.get("length")) == (1, None)
-    summary = _run(tmp_path, url, long, "max_reply_chars = 5000")
+    summary = synth_run(tmp_path, url, long, "max_reply_chars = 5000")
     assert (summary.sent, summary.cache_hits) == (0, 1)
     # lowered: the warm cache (whole reply stored) and a fresh one reject alike
-    warm = _run(tmp_path, url, long, "max_reply_chars = 100")
-    fresh = _run(tmp_path, url, long, "max_reply_chars = 100", out="fresh.jsonl")
+    warm = synth_run(tmp_path, url, long, "max_reply_chars = 100")
+    fresh = synth_run(tmp_path, url, long, "max_reply_chars = 100", out="fresh.jsonl")
     assert (warm.sent, fresh.sent) == (0, 1)
-    assert _lines(tmp_path / "o.rejected.jsonl") == _lines(tmp_path / "fresh.rejected.jsonl")
-    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    assert jsonl_rows(tmp_path / "o.rejected.jsonl") == jsonl_rows(tmp_path / "fresh.rejected.jsonl")
+    (rejected,) = jsonl_rows(tmp_path / "o.rejected.jsonl")
     assert rejected["reason"].startswith("length: the reply has 2934 chars > [teacher] max_reply_chars 100")
     assert len(rejected["reply"]) == 100
 
@@ -142,15 +138,15 @@ def test_documents_without_ids_are_named_by_their_text(teacher, tmp_path):
     """Named by line number, which seeds the requests: removing one broken line re-paid every request after it."""
     url, _ = teacher
     rows = [{"text": f"Seoul {n}. " + GOOD} for n in range(3)] + [{"text": "Seoul 0. " + GOOD}]  # the last a copy
-    docs = _docs(tmp_path, [b"{broken line\n"] + rows)
-    summary = _run(tmp_path, url, docs)
+    docs = docs_file(tmp_path, [b"{broken line\n"] + rows)
+    summary = synth_run(tmp_path, url, docs)
     assert (summary.sent, summary.excluded) == (4, {"not JSON": 1})
-    ids = [job.doc_id for job in plan_jobs(docs, load_synth_recipe(_recipe(tmp_path)), SynthSummary())]
+    ids = [job.doc_id for job in plan_jobs(docs, load_synth_recipe(synth_recipe(tmp_path)), SynthSummary())]
     assert len(set(ids)) == 4 and ids[3] == ids[0] + "-2" and ids[0].startswith("text-")
-    _docs(tmp_path, rows)  # the broken line removed
-    summary = _run(tmp_path, url, docs)
+    docs_file(tmp_path, rows)  # the broken line removed
+    summary = synth_run(tmp_path, url, docs)
     assert (summary.sent, summary.cache_hits) == (0, 4)
-    assert [job.doc_id for job in plan_jobs(docs, load_synth_recipe(_recipe(tmp_path)), SynthSummary())] == ids
+    assert [job.doc_id for job in plan_jobs(docs, load_synth_recipe(synth_recipe(tmp_path)), SynthSummary())] == ids
 
 
 def test_passages_left_out_are_counted_by_reason(tmp_path):
@@ -158,9 +154,9 @@ def test_passages_left_out_are_counted_by_reason(tmp_path):
     dropped = Counter()
     assert split_passages("x" * 50 + "\n\n" + ("y" * 150 + "\n\n") * 3, spec, dropped) == ["y" * 150] * 2
     assert dropped == {"under min_chars": 1, "past max_per_document": 1}
-    docs = _docs(tmp_path, [{"id": "a", "text": "Short.\n\n" + ("A passage about the Han river. " * 4 + "\n\n") * 3},
-                            {"id": "b", "text": "Tiny."}])  # b is excluded for it, not counted again here
-    recipe = load_synth_recipe(_recipe(tmp_path))
+    docs = docs_file(tmp_path, [{"id": "a", "text": "Short.\n\n" + ("A passage about the Han river. " * 4 + "\n\n") * 3},
+                                {"id": "b", "text": "Tiny."}])  # b is excluded for it, not counted again here
+    recipe = load_synth_recipe(synth_recipe(tmp_path))
     recipe.passages = PassageConfig(min_chars=50, max_chars=130, max_per_document=2)
     summary = SynthSummary()
     assert len(plan_jobs(docs, recipe, summary)) == 2

@@ -19,7 +19,8 @@ from axk1.posttrain.chat_data import load_chat_examples
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_synth_recipe
 from tests.serve_helpers import ROOT, make_model_folder
-from tests.test_synth_hardening import GOOD, PROMPT, REASONED, _completion, _docs, _lines, _recipe, serve_teacher
+from tests.synth_helpers import (GOOD, PROMPT, REASONED, completion_body, docs_file, jsonl_rows, serve_teacher,
+                                 synth_recipe)
 
 TRACE = "Each box holds seven balls; two boxes hold fourteen."
 started, release = threading.Event(), threading.Event()  # the first HOLD request waits for `release`
@@ -33,10 +34,11 @@ async def _answer(body):
         while not release.is_set():
             await asyncio.sleep(0.05)
     if "EMPTY" in passage:
-        return _completion(body["model"], "")
+        return completion_body(body["model"], "")
     if "Final answer:" in prompt:  # the reasoning prompt; its task thinks
-        return _completion(body["model"], REASONED, TRACE)
-    return _completion(body["model"], f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}.")
+        return completion_body(body["model"], REASONED, TRACE)
+    return completion_body(body["model"],
+                           f"Question: Where does the Han river flow?\nAnswer: {passage.split('. ')[0]}.")
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +59,10 @@ def test_kept_qa_and_reasoning_samples_are_chat_rows_sft_reads_and_text_the_pipe
                       f'[[tasks]]\nname = "qa"\nkind = "qa"\nprompts = {{ en = "{PROMPT}" }}\n'
                       f'[[tasks]]\nname = "steps"\nkind = "reasoning"\nthinking = true\n'
                       f'prompts = {{ en = "{PROMPT.with_name("reasoning.en.txt")}" }}\n')
-    docs = _docs(tmp_path, [{"id": "seoul", "text": GOOD}])
+    docs = docs_file(tmp_path, [{"id": "seoul", "text": GOOD}])
     summary = run_synth(docs, load_synth_recipe(recipe), url, tmp_path / "o.jsonl", progress=False)
     assert summary.kept == 2
-    qa, steps = _lines(tmp_path / "o.jsonl")
+    qa, steps = jsonl_rows(tmp_path / "o.jsonl")
     codec = ChatCodec.from_folder(make_model_folder(tmp_path / "model"))
     examples, report = load_chat_examples([tmp_path / "o.jsonl"], codec, "keep", 512)
     assert dict(report.excluded) == {} and len(examples) == 2
@@ -85,8 +87,8 @@ def test_a_second_run_on_an_output_or_cache_in_use_is_refused_before_asking_anyt
     """Two runs on one -o (or one cache) each paid for every request, and the one ending last replaced the other's
     files."""
     url, calls = teacher
-    docs = _docs(tmp_path, [{"id": "hold", "text": f"HOLD. {GOOD}"}])
-    recipe, out = _recipe(tmp_path), tmp_path / "o.jsonl"
+    docs = docs_file(tmp_path, [{"id": "hold", "text": f"HOLD. {GOOD}"}])
+    recipe, out = synth_recipe(tmp_path), tmp_path / "o.jsonl"
     first = subprocess.Popen([sys.executable, "-m", "axk1", *_args(url, docs, recipe, out, "--no-progress")],
                              env=HOLDER_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -109,8 +111,8 @@ def test_a_second_run_on_an_output_or_cache_in_use_is_refused_before_asking_anyt
 
 def test_a_run_that_keeps_nothing_fails_naming_the_rejections(teacher, tmp_path, capsys):
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": f"e{i}", "text": f"EMPTY {i}. {GOOD}"} for i in range(3)])
-    assert main(_args(url, docs, _recipe(tmp_path), tmp_path / "o.jsonl", "--no-progress")) == 1
+    docs = docs_file(tmp_path, [{"id": f"e{i}", "text": f"EMPTY {i}. {GOOD}"} for i in range(3)])
+    assert main(_args(url, docs, synth_recipe(tmp_path), tmp_path / "o.jsonl", "--no-progress")) == 1
     err = capsys.readouterr().err
     assert (f"axk1 data synth: error: none of the 3 samples generated was kept; rejected by check: format 3. Each "
             f"sample's reason is in {tmp_path / 'o.rejected.jsonl'}") in err
@@ -119,8 +121,8 @@ def test_a_run_that_keeps_nothing_fails_naming_the_rejections(teacher, tmp_path,
 def test_progress_in_a_log_is_plain_lines(teacher, tmp_path, capsys):
     """tqdm's carriage-return frames went into a log (stderr not a terminal) as one endless line."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": f"d{i}", "text": f"Document {i} of the river. {GOOD}"} for i in range(3)])
-    assert main(_args(url, docs, _recipe(tmp_path), tmp_path / "o.jsonl")) == 0
+    docs = docs_file(tmp_path, [{"id": f"d{i}", "text": f"Document {i} of the river. {GOOD}"} for i in range(3)])
+    assert main(_args(url, docs, synth_recipe(tmp_path), tmp_path / "o.jsonl")) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
     assert [line for line in err.splitlines() if line.startswith("teacher:")] == [

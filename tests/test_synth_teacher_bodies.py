@@ -10,8 +10,7 @@ import pytest
 from fastapi.responses import JSONResponse, Response
 
 from axk1.cli import main
-from tests.test_synth_replies import _run
-from tests.test_synth_hardening import GOOD, _completion, _docs, _lines, _recipe, serve_teacher
+from tests.synth_helpers import GOOD, completion_body, docs_file, jsonl_rows, serve_teacher, synth_recipe, synth_run
 
 QA = "Question: Where does the Han river flow?\nAnswer: "
 SERVES = "The model 'nosuch' does not exist. This server serves 'scripted' (see /v1/models)."
@@ -28,26 +27,26 @@ async def _answer(body):
         chunk = {"choices": [{"index": 0, "delta": {"content": answer}, "finish_reason": None}]}
         return Response(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
     if "CUT" in passage:  # a body cut short
-        return Response(json.dumps(_completion(body["model"], answer))[:90], media_type="application/json")
+        return Response(json.dumps(completion_body(body["model"], answer))[:90], media_type="application/json")
     if "ERRORBODY" in passage:
         return {"error": {"message": "model overloaded, try later", "code": 503}}
     if "CONTROL" in passage:
-        return _completion(body["model"], answer + " \x11\x13")
+        return completion_body(body["model"], answer + " \x11\x13")
     if "REPLACED" in passage:
-        return _completion(body["model"], answer + " \ufffd\ufffd")
+        return completion_body(body["model"], answer + " \ufffd\ufffd")
     if "GARBLED" in passage:  # the whole Korean reply, UTF-8 read as Latin-1 by a proxy
         garbled = "질문: 한강은 어디로 흐르는가?\n답변: 서울을 지나 서쪽으로 흐른다.".encode().decode("latin-1")
-        return _completion(body["model"], garbled)
+        return completion_body(body["model"], garbled)
     if "MOJIEN" in passage:  # a few words in Windows-1252 mojibake at the end of a good answer
-        return _completion(body["model"], answer + " " + "서울의 사과".encode().decode("cp1252", "replace").replace(
+        return completion_body(body["model"], answer + " " + "서울의 사과".encode().decode("cp1252", "replace").replace(
             "\ufffd", ""))
     if "TRACEONLY" in passage:
-        return _completion(body["model"], None, "Let me think about the Han river. " * 5)
+        return completion_body(body["model"], None, "Let me think about the Han river. " * 5)
     if "EMPTY" in passage:
-        return _completion(body["model"], "")
+        return completion_body(body["model"], "")
     if "INLINE" in passage:  # an R1-style server without a reasoning parser
-        return _completion(body["model"], f"<think>The first sentence answers it.</think>{answer}")
-    return _completion(body["model"], answer)
+        return completion_body(body["model"], f"<think>The first sentence answers it.</think>{answer}")
+    return completion_body(body["model"], answer)
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +56,15 @@ def teacher():
 
 
 def _by_doc(path):
-    return {row.get("doc_id") or row["source"]["doc_id"]: row for row in _lines(path)}
+    return {row.get("doc_id") or row["source"]["doc_id"]: row for row in jsonl_rows(path)}
 
 
 def test_a_body_that_is_no_json_completion_fails_naming_its_type_and_first_bytes(teacher, tmp_path):
     """An HTML page or an event stream failed as "'str' object has no attribute 'choices'", a 200 error body as "no
     choices" (its message lost), a body cut short as a bare JSONDecodeError."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": m, "text": f"{m}. {GOOD}"} for m in ("HTML", "EVENTS", "CUT", "ERRORBODY")])
-    summary = _run(tmp_path, url, docs)
+    docs = docs_file(tmp_path, [{"id": m, "text": f"{m}. {GOOD}"} for m in ("HTML", "EVENTS", "CUT", "ERRORBODY")])
+    summary = synth_run(tmp_path, url, docs)
     assert summary.failed == 4
     failed = {k: v["reason"] for k, v in _by_doc(tmp_path / "o.failed.jsonl").items()}
     assert failed["HTML"].startswith("ValueError: the teacher's body (Content-Type text/html; charset=utf-8, 37 bytes, starting "
@@ -81,8 +80,8 @@ def test_a_body_that_is_no_json_completion_fails_naming_its_type_and_first_bytes
 
 def test_garbled_replies_are_rejected_as_encoding_with_what_they_hold(teacher, tmp_path):
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": m, "text": f"{m}. {GOOD}"} for m in ("CONTROL", "REPLACED", "GARBLED", "MOJIEN")])
-    summary = _run(tmp_path, url, docs)
+    docs = docs_file(tmp_path, [{"id": m, "text": f"{m}. {GOOD}"} for m in ("CONTROL", "REPLACED", "GARBLED", "MOJIEN")])
+    summary = synth_run(tmp_path, url, docs)
     assert summary.kept == 0 and summary.rejections == {"encoding": 4}
     reasons = {k: v["reason"] for k, v in _by_doc(tmp_path / "o.rejected.jsonl").items()}
     assert reasons["CONTROL"] == "encoding: 2 control characters in the reply (the first U+0011)"
@@ -107,13 +106,13 @@ def test_mojibake_is_found_in_mixed_text_and_real_latin_and_korean_text_is_not_m
 def test_a_trace_without_a_reply_says_so_and_an_inline_think_block_is_split(teacher, tmp_path):
     """content null beside a trace was "format: empty reply"; `<think>…</think>answer` was "special token in reply"."""
     url, _ = teacher
-    docs = _docs(tmp_path, [{"id": "TRACEONLY", "text": f"TRACEONLY. {GOOD}"}, {"id": "INLINE", "text": f"INLINE. {GOOD}"}])
-    summary = _run(tmp_path, url, docs)
+    docs = docs_file(tmp_path, [{"id": "TRACEONLY", "text": f"TRACEONLY. {GOOD}"}, {"id": "INLINE", "text": f"INLINE. {GOOD}"}])
+    summary = synth_run(tmp_path, url, docs)
     assert summary.kept == 1 and summary.rejected == 1
-    (kept,) = _lines(tmp_path / "o.jsonl")
+    (kept,) = jsonl_rows(tmp_path / "o.jsonl")
     assert kept["source"]["doc_id"] == "INLINE" and kept["fields"]["answer"] == "INLINE."
     assert "<think>" not in json.dumps(kept)
-    (rejected,) = _lines(tmp_path / "o.rejected.jsonl")
+    (rejected,) = jsonl_rows(tmp_path / "o.rejected.jsonl")
     assert rejected["reason"].startswith("format: empty reply, though a reasoning trace came back (170 chars): the "
                                          "model answered inside its thinking, or the server's reasoning parser")
 
@@ -121,15 +120,15 @@ def test_a_trace_without_a_reply_says_so_and_an_inline_think_block_is_split(teac
 def test_a_model_the_server_does_not_serve_stops_the_run_after_the_first_reply(teacher, tmp_path, capsys):
     """Every request was sent, each answered 404; the error ended "(see /v1/models).." """
     url, calls = teacher
-    docs = _docs(tmp_path, [{"id": f"d{i}", "text": f"Document {i}. {GOOD}"} for i in range(5)])
+    docs = docs_file(tmp_path, [{"id": f"d{i}", "text": f"Document {i}. {GOOD}"} for i in range(5)])
     before = len(calls)
     code = main(["data", "synth", str(docs), "--teacher", f"openai:{url}", "--recipe",
-                 str(_recipe(tmp_path, "concurrency = 1")), "-o", str(tmp_path / "o.jsonl"), "--teacher-model",
+                 str(synth_recipe(tmp_path, "concurrency = 1")), "-o", str(tmp_path / "o.jsonl"), "--teacher-model",
                  "nosuch", "--no-progress"])
     assert code == 1 and len(calls) - before == 1
     err = capsys.readouterr().err
     assert f"the first with: NotFoundError: Error code: 404 - {SERVES[:-1]}. All the reasons" in err
-    reasons = [row["reason"] for row in _lines(tmp_path / "o.failed.jsonl")]
+    reasons = [row["reason"] for row in jsonl_rows(tmp_path / "o.failed.jsonl")]
     assert reasons[0] == f"NotFoundError: Error code: 404 - {SERVES}"
     assert all(r.startswith("not sent: an earlier request got NotFoundError: Error code: 404 - The model 'nosuch'")
                for r in reasons[1:]) and len(reasons) == 5
@@ -137,12 +136,12 @@ def test_a_model_the_server_does_not_serve_stops_the_run_after_the_first_reply(t
 
 def test_an_empty_reply_is_not_cached_and_is_asked_again_on_the_next_run(teacher, tmp_path):
     url, calls = teacher
-    docs = _docs(tmp_path, [{"id": "EMPTY", "text": f"EMPTY. {GOOD}"}, {"id": "good", "text": f"Fine. {GOOD}"}])
-    first = _run(tmp_path, url, docs)
+    docs = docs_file(tmp_path, [{"id": "EMPTY", "text": f"EMPTY. {GOOD}"}, {"id": "good", "text": f"Fine. {GOOD}"}])
+    first = synth_run(tmp_path, url, docs)
     assert first.sent == 2 and first.rejections == {"format": 1}
-    assert _lines(tmp_path / "o.rejected.jsonl")[0]["reason"] == ("format: empty reply (not cached: asked again on "
+    assert jsonl_rows(tmp_path / "o.rejected.jsonl")[0]["reason"] == ("format: empty reply (not cached: asked again on "
                                                                    "the next run)")
     before = len(calls)
-    again = _run(tmp_path, url, docs)
+    again = synth_run(tmp_path, url, docs)
     assert again.sent == 1 and again.cache_hits == 1 and len(calls) - before == 1
     assert "EMPTY." in calls[-1]["messages"][0]["content"]

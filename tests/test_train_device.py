@@ -11,17 +11,12 @@ tensor to the group's gloo backend on purpose.
 
 import json
 import os
-import sys
-import weakref
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-from torch.overrides import TorchFunctionMode
-from torch.utils._device import _device_constructors
-from torch.utils._pytree import tree_leaves
 
 from axk1.cli import build_parser, recipe_overrides
 from axk1.parallel import distributed
@@ -30,9 +25,7 @@ from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from tests.gloo_ranks import run_ranks
 from tests.train_helpers import write_recipe
-
-COLLECTIVES = ("all_reduce", "all_gather", "all_gather_into_tensor", "all_gather_single", "reduce_scatter",
-               "reduce_scatter_tensor", "reduce_scatter_single", "broadcast", "all_to_all_single")
+from tests.collective_census import HostTensors, record_collectives
 
 
 def test_auto_is_cuda_only_when_torch_sees_a_gpu(monkeypatch):
@@ -84,49 +77,11 @@ def test_gpu_process_group_has_nccl_and_gloo(monkeypatch):
                      ("new_group", {"backend": "gloo", "timeout": timedelta(seconds=600)})]
 
 
-class HostTensors(TorchFunctionMode):
-    """Remembers the tensors made by a factory that names no device (they land on torch's default device, the CPU,
-    whatever the run's device is)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.made: dict[int, weakref.ref] = {}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        if func in _device_constructors() and kwargs.get("device") is None and isinstance(out, torch.Tensor):
-            self.made[id(out)] = weakref.ref(out)
-        return out
-
-    def holds(self, t: torch.Tensor) -> bool:
-        ref = self.made.get(id(t))
-        return ref is not None and ref() is t
-
-
-def _record_collectives(host: HostTensors, calls: list[dict]) -> None:
-    """Wraps torch.distributed's collectives: each call is recorded with its caller and whether it got a host
-    tensor (any of its tensor arguments, lists included)."""
-    for name in COLLECTIVES:
-        real = getattr(dist, name, None)
-        if real is None:
-            continue
-
-        def wrapper(*args, _real=real, _name=name, **kwargs):
-            caller = sys._getframe(1).f_code
-            tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-            calls.append({"op": _name, "caller": f"{Path(caller.co_filename).name}:{caller.co_name}",
-                          "host": any(host.holds(t) for t in tensors)})
-            return _real(*args, **kwargs)
-
-        setattr(dist, name, wrapper)
-
-
 def _step_recording_collectives(rank: int, recipe: str, out: str) -> None:
     os.environ["WORLD_SIZE"] = "2"  # the trainer's torchrun check (run_ranks has started the group)
     calls: list[dict] = []
     host = HostTensors()
-    _record_collectives(host, calls)
+    record_collectives(host, calls)
     with host:  # from the start: the trainer makes some of its tensors in __init__
         trainer = Trainer(load_recipe(recipe))
         trainer.train_step(0)

@@ -21,8 +21,7 @@ from axk1.train.recipe import load_recipe
 from axk1.train.trainer import Trainer
 from axk1.train.trainer_base import TrainerBase, TrainState
 from tests.serve_helpers import make_model_folder
-from tests.test_posttrain_rl import _fake_scores
-from tests.test_posttrain_rl_faults import _recipe as rl_recipe
+from tests.rl_helpers import fake_scores, rl_toml_file
 from tests.train_helpers import write_recipe
 
 
@@ -56,9 +55,9 @@ def test_one_callback_runs_on_both_trainers_and_stops_both_the_same_way(tmp_path
     sum), so both stop after step 2 with its checkpoint; the counters, the bar's figures and the saved step are
     the same fields on both."""
     pre = Trainer(load_recipe(write_recipe(tmp_path / "pre")))
-    monkeypatch.setattr(rl_rollout, "score_all", _fake_scores)
+    monkeypatch.setattr(rl_rollout, "score_all", fake_scores)
     (tmp_path / "rl").mkdir()
-    rl = RLTrainer(load_rl_recipe(rl_recipe(tmp_path / "rl", make_model_folder(tmp_path / "base"))))
+    rl = RLTrainer(load_rl_recipe(rl_toml_file(tmp_path / "rl", make_model_folder(tmp_path / "base"))))
     for trainer in (pre, rl):
         assert isinstance(trainer, TrainerBase) and isinstance(trainer.state, TrainState)
         assert sum(isinstance(c, ProgressBar) for c in trainer.callbacks) == 1  # the bar's one owner
