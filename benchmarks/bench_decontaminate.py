@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from axk1.text.contamination import ContaminationIndex, read_benchmark  # noqa: E402
-from tests.test_data_decontaminate import (AIME_PHRASING, FORUM, no_math, no_spaces, rendered,  # noqa: E402
-                                           respaced)
+from tests.decontaminate_helpers import FORUM, respaced  # noqa: E402
+from tests.test_data_decontaminate import AIME_PHRASING, no_math, no_spaces, rendered  # noqa: E402
 
 
 def aime(folder: Path) -> None:

@@ -21,7 +21,7 @@ from datatrove.utils.text import TextNormConfig, simplify_text  # noqa: E402
 
 from axk1.data.dedup import _SENTENCE_BREAK_RE  # noqa: E402
 from axk1.text.korean import get_kiwi  # noqa: E402
-from test_data_korean_real import bills  # noqa: E402
+from korean_corpus import bills  # noqa: E402
 
 kiwi = get_kiwi("sbg")
 kiwi.tokenize("가나다")   # its first call loads more of the model

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from axk1.text.ngrams import char_shingles, jaccard  # noqa: E402
-from tests.test_data_korean_real import constitution_chapters  # noqa: E402
+from tests.korean_corpus import constitution_chapters  # noqa: E402
 
 about = heapq.__about__
 en = " ".join(about[about.index("In the tree above"): about.index("in the tree.") + len("in the tree.")].split())
