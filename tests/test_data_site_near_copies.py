@@ -11,8 +11,7 @@ from datatrove.data import Document
 
 from axk1.data import site_near_copies
 from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, SiteLineCounter, SiteLineReducer
-from tests.test_data_site_copies import ARTICLES
-from tests.test_data_web import _extracted_docs
+from tests.site_helpers import ARTICLES, extracted_docs
 
 SITE = "news.example.kr"
 MENU, FOOTER = "홈 | 정치 | 경제 | 사회 | 문화", "한빛일보 | 개인정보처리방침 | 무단전재 및 재배포 금지"
@@ -56,7 +55,7 @@ def test_a_page_at_more_urls_keeps_its_text_and_loses_the_template(tmp_path, ext
 def test_a_real_page_at_three_more_urls_keeps_every_line_it_kept_alone(tmp_path):
     """The longest fixture page (extracted from the real HTML) that loses its site's template, served at three more
     URLs with a view counter: it keeps every line it keeps when served once, and loses the lines it lost then."""
-    docs = _extracted_docs()
+    docs = extracted_docs()
     alone = [copy.deepcopy(d) for d in docs]
     step = _boilerplate(tmp_path / "alone", alone)
     cut = [d for d in alone if step.filter(d) is True and d.metadata.get("site_boilerplate_lines")]

@@ -22,22 +22,14 @@ from axk1.data.site_boilerplate import SiteBoilerplate, SiteBoilerplateConfig, S
 from axk1.data.sources import SourceConfig, read_source_file
 from axk1.data.stats import account, iter_records
 from axk1.data.warc import Skipped, WebPage, read_warc, write_warc
+from tests.site_helpers import FIXTURES, PAGES, SITES, crawl_page, extracted_docs
 
-FIXTURES = Path(__file__).parent / "fixtures" / "web"
-PAGES = sorted((FIXTURES / "pages").glob("*.html"))
-SITES = {"faq": "www.debian.org", "gimp": "docs.gimp.org", "lo": "help.libreoffice.org"}
 
 
 def _reference(page: Path) -> tuple[str, list[str]]:
     ref = FIXTURES / "reference"
     return ((ref / f"{page.stem}.main.txt").read_text(encoding="utf-8"),
             (ref / f"{page.stem}.boilerplate.txt").read_text(encoding="utf-8").splitlines())
-
-
-def _crawl_page(page: Path, content_type: str = "text/html; charset=UTF-8") -> WebPage:
-    site = SITES[page.stem.split("-")[1]]
-    return WebPage(f"https://{site}/{page.stem[:2]}/{page.name}", "2025-03-01T12:00:00Z", content_type,
-                   page.read_bytes())
 
 
 def _euc_kr_page() -> bytes:
@@ -58,7 +50,7 @@ def _hostile_warc(path: Path) -> dict:
     from warcio.warcwriter import WARCWriter
     import io
 
-    pages = [_crawl_page(p) for p in PAGES]
+    pages = [crawl_page(p) for p in PAGES]
     pages.append(WebPage("https://www.example.kr/old.html", "2025-03-01T12:00:00Z", "text/html", _euc_kr_page()))
     pages.append(WebPage("https://img.example.com/logo.png", "2025-03-01T12:00:00Z", "image/png",
                          b"\x89PNG\r\n\x1a\n" + bytes(200)))
@@ -119,7 +111,7 @@ def test_a_page_the_extractor_raises_on_fails_alone(tmp_path, monkeypatch):
             raise RecursionError("maximum recursion depth exceeded")
         return real(html, url, cfg)
     monkeypatch.setattr(html_pages, "extract_main_text", fragile)
-    write_warc(tmp_path / "c.warc.gz", [_crawl_page(p) for p in PAGES[:3]])
+    write_warc(tmp_path / "c.warc.gz", [crawl_page(p) for p in PAGES[:3]])
     out = list(read_source_file(SourceConfig(type="warc", path=str(tmp_path)), tmp_path / "c.warc.gz"))
     assert [type(x).__name__ for x in out] == ["Document", "Failure", "Document"]
     assert out[1].reason.startswith("extract_error: RecursionError")
@@ -209,19 +201,10 @@ def test_extractor_never_raises_on_broken_markup():
 
 # --- filters -------------------------------------------------------------------------------------------------------
 
-def _extracted_docs() -> list[Document]:
-    docs = []
-    for page in PAGES:
-        p = _crawl_page(page)
-        text = extract_main_text(page.read_text(encoding="utf-8"), p.url).text
-        docs.append(Document(text=text, id=page.stem, metadata={"url": p.url, "host": p.url.split("/")[2]}))
-    return docs
-
-
 def test_site_boilerplate_removes_lines_repeated_across_a_sites_pages(tmp_path):
     """LibreOffice's help header survives trafilatura on most of its pages; it is a hand-marked boilerplate line and
     must go from all of them. Content shared by two Debian FAQ pages (a command) stays: under min_pages."""
-    docs = _extracted_docs()
+    docs = extracted_docs()
     header = "LibreOffice 7.4 Help"
     assert header in _reference(PAGES[-1])[1]
     lo = [d for d in docs if d.metadata["host"] == "help.libreoffice.org"]

@@ -6,13 +6,13 @@ write well-formed samples); the pipeline, HTTP client, cache and checks are the 
 import json
 
 import pytest
-from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from axk1.synth.pipeline import run_synth
 from axk1.synth.recipe import load_synth_recipe
 from tests.aime_rows import ROWS, write_aime
 from tests.serve_helpers import ROOT, app_server
+from tests.synth_helpers import teacher_app
 
 AIME_PROBLEM = ROWS["en"][0]["problem"]
 KO = "서울특별시는 대한민국의 수도이며 인구는 약 940만 명이다. 한강이 도시의 가운데를 동서로 가로질러 흐른다. " * 2
@@ -41,31 +41,19 @@ def _reply(prompt: str) -> str:
     return "다음은 설명입니다:\n서울은 우리나라의 수도예요. 큰 강인 한강이 도시 한가운데를 흘러서 다리가 아주 많답니다."
 
 
-def _teacher_app(calls):
-    app = FastAPI()
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": "scripted", "object": "model", "created": 0, "owned_by": "test"}]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        calls.append(body)
-        if "FAIL-ME" in body["messages"][0]["content"]:
-            return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
-        content = _reply(body["messages"][0]["content"])
-        return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}}
-
-    return app
+async def _answer(body):
+    if "FAIL-ME" in body["messages"][0]["content"]:
+        return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, status_code=500)
+    content = _reply(body["messages"][0]["content"])
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}}
 
 
 @pytest.fixture(scope="module")
 def teacher():
     calls = []
-    with app_server(_teacher_app(calls)) as port:
+    with app_server(teacher_app(calls, _answer)) as port:
         yield f"http://127.0.0.1:{port}/v1", calls
 
 
