@@ -5,7 +5,8 @@ avg_word_too_long. They now take no word-length rule and the letter-share rule o
 import pytest
 from datatrove.data import Document
 
-from axk1.data.quality_filter import NO_SPACE_LANGUAGES, QualityConfig, QualityFilter, quality_reason, words_from_chars
+from axk1.data.quality_filter import (NO_SPACE_LANGUAGES, QualityConfig, QualityFilter, character_units, chars_per_word,
+                                      quality_reason, repetition_reason, words_from_chars)
 from axk1.text.korean import word_tokenize
 
 JAPANESE = ("東京は日本の首都であり、世界でも有数の大都市です。人口は約千四百万人で、多くの企業や大学が集まっています。\n"
@@ -80,12 +81,48 @@ def test_chars_per_word_0_counts_the_tokenizers_words_as_runs_before_it(language
 
 @pytest.mark.parametrize("language, text", [("ja", NOTICE_JA), ("zh", NOTICE_ZH)])
 def test_repeated_clauses_are_still_removed(language, text):
-    """A clause pair met once is no duplicate (over clauses, the first two of a short page were 0.29 of its
-    characters, over the 2-gram share), but a page that repeats its clauses is still removed by the n-gram rules."""
+    """The n-gram rules run over characters here: the notices above, whose two first clauses were 0.29 of the
+    characters as a 2-gram of clauses, are kept, and a page that repeats its clauses is still removed."""
     sentences = text.split("。")
     spam = "。".join(sentences[:2] * 6) + "。"  # one line: the duplicated-line rules do not see it
     reason = QualityFilter(QualityConfig(word_tokenizer="regex")).filter(_doc(spam, language))
     assert reason[0] is False and reason[1].startswith(("top_", "dup_")), reason
+
+
+@pytest.mark.parametrize("tokenizer", ["kiwi", "regex"])
+@pytest.mark.parametrize("language, text", [
+    ("zh", "便宜" * 200 + "。"), ("zh", "这个产品非常便宜质量很好欢迎购买" * 30 + "。"),
+    ("ja", "この商品はとても安くて品質が良いですぜひ購入してください" * 20 + "。"), ("ja", "安い" * 200 + "。"),
+], ids=["zh-word", "zh-sentence", "ja-sentence", "ja-word"])
+def test_a_phrase_repeated_without_punctuation_is_removed(tokenizer, language, text):
+    """Counted from its characters such a page has words enough, but the tokenizers see one clause (no n-gram at
+    all), so it was kept: the n-gram rules now count the characters' n-grams."""
+    reason = QualityFilter(QualityConfig(word_tokenizer=tokenizer)).filter(_doc(text, language))
+    assert reason[0] is False and reason[1].startswith(("top_", "dup_")), reason
+
+
+@pytest.mark.parametrize("language, text", [("ja", JAPANESE), ("zh", CHINESE), ("ja", NOTICE_JA), ("zh", NOTICE_ZH)])
+def test_real_pages_pass_the_character_n_gram_rules(language, text):
+    cfg = QualityConfig()
+    assert repetition_reason(text, word_tokenize(text, "kiwi"), cfg, per_word=chars_per_word(cfg, language)) is None
+
+
+def test_character_units_keep_a_spaced_scripts_word_whole():
+    assert character_units("新款 iPhone 15发布。") == ["新", "款", "iPhone", "15", "发", "布", "。"]
+
+
+# Lines that end in full-width marks only: a dialogue (」) and questions and exclamations (？！)
+DIALOGUE_JA = ("「明日の朝は何時に駅の前で待ち合わせをしましょうか」\n「八時半なら電車にも間に合うと思います」\n"
+               "「それなら少し早めに家を出て、途中でコーヒーを買っていきましょう」\n「いいですね、では八時半に駅の前で」")
+QUESTIONS_ZH = ("你今天下午有没有去新开的市立图书馆看看？\n听说那里的阅览室又大又安静，还能一直待到晚上八点！\n"
+                "每位读者一次最多可以借几本书，借期又是多长时间？\n如果你周末有空的话，我们一起去那里看书吧！")
+
+
+@pytest.mark.parametrize("language, text", [("ja", DIALOGUE_JA), ("zh", QUESTIONS_ZH)], ids=["ja", "zh"])
+def test_lines_ending_in_full_width_marks_end_in_punctuation(language, text):
+    """None of these lines ended in a mark the rule knew (。 only), and the page failed line_punct_ratio."""
+    assert all(line[-1] in "」？！" for line in text.split("\n"))
+    assert QualityFilter().filter(_doc(text, language)) is True
 
 
 def test_words_from_chars_counts_a_spaced_scripts_word_once():

@@ -172,6 +172,22 @@ def test_a_unit_alias_never_makes_a_wrong_number_or_unit_right(gold, written):
     assert _score(gold, written).status == "wrong"
 
 
+@pytest.mark.parametrize("gold, written", [
+    ("5 min", "5 Min"), ("5 min", "5 MIN"), ("5 MIN", "5 min"), ("5 min", "5 MINUTES"), ("10 s", "10 SEC"),
+    ("2 h", "2 HR"), ("2 h", "2 Hrs"), ("12 km/h", "12 km/HR"),
+])
+def test_a_unit_word_matches_in_any_case(gold, written):
+    """`5 SEC` and `5 MINUTES` were right for "5 min"-like golds but `5 Min` and `5 MIN` wrong: `min` is a word
+    (the symbol of minutes spelled as one), matched in any case like the other spellings."""
+    assert _score(gold, written).reward == 1.0
+
+
+@pytest.mark.parametrize("gold, written", [("5 m", "5 M"), ("10 s", "10 S"), ("2 h", "2 H"), ("2 kg", "2 KG"),
+                                           ("5 min", "5 M")])
+def test_a_letter_symbol_stays_case_sensitive(gold, written):
+    assert _score(gold, written).status == "wrong"
+
+
 def _unboxed(gold: str, reply: str):
     return score({"kind": "exact", "answer": gold, "tests": ""}, f"reasoning</think>\n{reply}", "stop", True)
 

@@ -315,3 +315,19 @@ def test_a_micro_batch_that_does_not_divide_a_ranks_rows_is_noted_when_the_run_s
         "stage 's1' at seq_len 32: 4 rows per rank in micro-batches of 3: the last holds 1")
     for fits in ("4", "8", "16"):
         assert micro_batch_notes(load_recipe(recipe, ["--batch.micro_batch", fits]), 1) == []
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+@pytest.mark.parametrize("micro_batch", ["1", "3", "5", "16"])
+def test_the_run_start_notes_are_the_dry_runs(tmp_path, world_size, micro_batch):
+    """The notes a run says at its start (micro_batch_notes) and the dry run's are one account
+    (dry_run.shape_micro_batches), as its table's rows per rank and micro-batches."""
+    from axk1.train.dry_run import micro_batch_notes
+
+    recipe = load_recipe(write_recipe(tmp_path), ["--batch.micro_batch", micro_batch])  # 8 sequences a step
+    checked = dry_run(recipe, world_size)
+    said = [note for note in checked.notes if "micro-batches of" in note]
+    assert said == micro_batch_notes(recipe, world_size)
+    assert [(r.per_rank, r.micro_batches) for r in checked.rows] == [
+        (8 // world_size, -(-(8 // world_size) // min(int(micro_batch), 8 // world_size)))] * len(checked.rows)
+    assert bool(said) == (8 // world_size % min(int(micro_batch), 8 // world_size) != 0)

@@ -33,7 +33,10 @@ KOREAN_STOP_WORDS = ("의", "다", "이", "는", "에", "을", "한", "년", "�
 # Gopher's English stop words (Rae et al. 2021; FineWeb's GopherQualityFilter keeps them)
 ENGLISH_STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
 _PARTICLE_ENDINGS = ("는", "은", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "다", "고", "도")
-_END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요")
+# Full-width and half-width forms too: Chinese and Japanese lines end in ！？：；） and quotes in 」』, and a page of
+# them (dialogue, questions) failed line_punct_ratio with no line counted as ending in punctuation.
+_END_PUNCT = (".", "!", "?", "。", "…", "\"", "'", "”", "’", ":", ";", ")", "다", "요",
+              "．", "！", "？", "：", "；", "）", "」", "』", "｡", "｣")
 _WORD_EDGES = "\"'“”‘’()[]{}<>.,;:!?*_-"  # around an English word between spaces: "(the", "that,", "*and*"
 _BLANK_LINES_RE = re.compile(r"\n\s*\n")
 # Languages written without spaces between words (fastText lid.176's labels, as axk1/data/lid.py stores them). Split
@@ -215,11 +218,11 @@ def _alpha_words_ratio(words: list[str], drop_marks: bool) -> float:
     return sum(any(c.isalpha() for c in w) for w in words) / max(1, len(words))
 
 
-def repetition_reason(text: str, words: list[str], cfg: QualityConfig, clauses: bool = False) -> str | None:
-    """Why the document fails a repetition rule, or None. `clauses`: `words` are the tokenizer's clauses of a
-    language counted from its characters (chars_per_word): datatrove's top n-gram is the most common one even when
-    met once, and a short Japanese or Chinese page's first two clauses alone were over the 2-gram share (0.29 of a
-    120-character notice), so there an n-gram met once is no duplicate; repeated clauses still count."""
+def repetition_reason(text: str, words: list[str], cfg: QualityConfig, per_word: float = 0.0) -> str | None:
+    """Why the document fails a repetition rule, or None. `per_word`: the document's words are counted from its
+    characters (chars_per_word, Japanese and Chinese), so the n-gram rules run over its characters too
+    (character_units): the tokenizer's `words` are clauses there, and a page of one phrase repeated with no
+    punctuation between was one clause, no n-gram at all, and was kept."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if lines:
         counts = Counter(lines)
@@ -234,14 +237,42 @@ def repetition_reason(text: str, words: list[str], cfg: QualityConfig, clauses: 
     # on that. Over the words' characters alone (about a quarter less in Korean text) the 5-gram rule removed
     # chapters of the Korean constitution, whose articles repeat "법률이 정하는 바에 의하여".
     size = max(1, len(text))
+    units = character_units(text) if per_word else words
     for n, thr in sorted(cfg.top_n_grams.items()):
-        grams = get_n_grams(words, n)
-        if grams and (not clauses or len(set(grams)) < len(grams)) and find_top_duplicate(grams) / size > thr:
+        if per_word:
+            top = _top_repeated(units, max(1, round(n * per_word)))
+        else:
+            grams = get_n_grams(words, n)
+            top = find_top_duplicate(grams) if grams else 0
+        if top / size > thr:
             return f"top_{n}_gram"
     for n, thr in sorted(cfg.dup_n_grams.items()):
-        if find_all_duplicate(words, n) / size > thr:
+        if find_all_duplicate(units, max(1, round(n * per_word)) if per_word else n) / size > thr:
             return f"dup_{n}_gram"
     return None
+
+
+def character_units(text: str) -> list[str]:
+    """`text` as the units words_from_chars counts: each character but spaces, a run of letters or digits of a
+    spaced script ("iPhone", "2024") one unit. The n-gram rules take round(n x chars_per_word) of them for an n-gram
+    of n words, so a Japanese or Chinese 2-gram is 3 characters and a 10-gram 16."""
+    units, at = [], 0
+    for run in _SPACED_RUN_RE.finditer(text):
+        units.extend(c for c in text[at:run.start()] if not c.isspace())
+        units.append(run.group())
+        at = run.end()
+    units.extend(c for c in text[at:] if not c.isspace())
+    return units
+
+
+def _top_repeated(units: list[str], n: int) -> int:
+    """The characters of the most common n-gram of `units` times its count, as datatrove's find_top_duplicate, but 0
+    when it is met once: over characters every short page has an n-gram, and one met once repeats nothing."""
+    counts = Counter("".join(units[i:i + n]) for i in range(len(units) - n + 1))
+    if not counts:
+        return 0
+    gram, count = counts.most_common(1)[0]
+    return len(gram) * count if count > 1 else 0
 
 
 class QualityFilter(BaseFilter):
@@ -263,7 +294,7 @@ class QualityFilter(BaseFilter):
         per_word = chars_per_word(self.config, language)
         reason = (quality_reason(text, words, self.config, language == "ko", pdf, english=language == "en",
                                  spaced=language not in NO_SPACE_LANGUAGES, per_word=per_word)
-                  or repetition_reason(text, words, self.config, clauses=bool(per_word)))
+                  or repetition_reason(text, words, self.config, per_word=per_word))
         if reason:
             return False, reason
         return True

@@ -73,8 +73,9 @@ _HANGUL_MEASURES = {"미터", "센티미터", "밀리미터", "킬로미터", "�
 # One unit, several spellings: a written unit is read as its symbol before the two are compared, so `300 grams` and
 # `300그램` are right for "300 g" (and the reverse); the number is still compared as before, so no alias makes a
 # wrong number right. Kept small on purpose: the common units of word problems. Each atom of a compound unit is read
-# alone (`kilometers/hour` is `km/h`); a phrase (`kilometers per hour`, `square meters`) is not. A spelling of three
-# or more letters is matched whatever its case (`Grams`); the symbols stay case-sensitive (`5 M` is not `5 m`).
+# alone (`kilometers/hour` is `km/h`); a phrase (`kilometers per hour`, `square meters`) is not. The spellings are
+# words and match whatever their case (`Grams`, `HRS`), and so does a symbol that is a word (`min`: `5 MIN` was
+# wrong for "5 min" while `5 MINUTES` was right); the letter symbols stay case-sensitive (`5 M`, mega, is not `5 m`).
 _UNIT_ALIASES = {
     "g": ("gram", "grams", "gramme", "grammes", "그램"),
     "kg": ("kilogram", "kilograms", "kilogramme", "kilogrammes", "킬로그램"),
@@ -88,7 +89,9 @@ _UNIT_ALIASES = {
     "°": ("deg", "degree", "degrees", "도"),
     "원": ("won",),
 }
-_SYMBOL_OF = {spelling: symbol for symbol, spellings in _UNIT_ALIASES.items() for spelling in spellings}
+# casefolded word -> symbol: every spelling, and the symbols of three letters or more (a word, as `min`)
+_SYMBOL_OF_WORD = {spelling.casefold(): symbol for symbol, spellings in _UNIT_ALIASES.items()
+                   for spelling in spellings + ((symbol,) if len(symbol) > 2 else ())}
 
 
 def unit_symbol(unit: str) -> str:
@@ -96,7 +99,7 @@ def unit_symbol(unit: str) -> str:
     `그램` -> `g`); any other atom as written."""
     def symbol(atom: re.Match) -> str:
         text = atom.group(0)
-        return _SYMBOL_OF.get(text) or (_SYMBOL_OF.get(text.lower(), text) if len(text) > 2 else text)
+        return _SYMBOL_OF_WORD.get(text.casefold(), text) if text not in _UNIT_ALIASES else text
 
     return re.sub(r"[^/·^]+", symbol, unit)
 

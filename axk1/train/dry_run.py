@@ -97,7 +97,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
                                     f"make [batch] global_tokens a multiple of {dp} x the longest seq_len"
                                     if recipe.batch.global_tokens > 0 else
                                     f"make [batch] global_sequences a multiple of {dp}"))
-        per_rank = -(-seqs // dp) if not recipe.rows_must_divide else max(1, seqs // dp)
+        per_rank, micro, micro_note = shape_micro_batches(recipe, stage, L, seqs, dp)
         padding = 1 - seqs / (per_rank * dp)  # RL: the share of the step's rows that are padding
         if padding > 0.5 and not recipe.rows_must_divide:  # most of the GPUs would compute nothing
             out.problems.append(f"stage {stage!r}: {seqs:,} completions an optimizer step over {dp:,} data-parallel "
@@ -108,10 +108,8 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
             out.notes.append(f"{stage!r}: {seqs:,} completions an optimizer step do not divide over {dp} "
                              f"data-parallel ranks: the ranks with fewer run padding micro-batches (no loss; "
                              f"{padding:.0%} of the rows) to keep step")
-        # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
-        micro = min(recipe.batch.micro_batch, per_rank)
-        if note := micro_batch_note(stage, L, per_rank, micro):
-            out.notes.append(note)
+        if micro_note:
+            out.notes.append(micro_note)
         # one rank: without torchrun; a CPU rank's without a GPU's reserve and with the CPU loss's buffers
         memory = recipe.step_account(config, L, micro, world_size, accelerator=out.on_gpus)
         out.rows.append(StageCheck(stage, L, seqs, per_rank, -(-per_rank // micro), memory))
@@ -143,15 +141,21 @@ def micro_batch_note(stage: str, seq_len: int, per_rank: int, micro: int) -> str
             f"to a divisor of {per_rank:,} ({' or '.join(near)}) to avoid it")
 
 
+def shape_micro_batches(recipe: Recipe, stage: str, seq_len: int, seqs: int, dp_size: int) -> tuple[int, int, str]:
+    """(rows a data-parallel rank holds, its micro-batch, micro_batch_note) for a step of `seqs` sequences at
+    `seq_len` over `dp_size` ranks: the one account the dry run's table and the notes at a run's start share."""
+    # a recipe whose rows must divide drops none (the dry run refuses the rest); RL pads a rank's rows up instead
+    per_rank = max(1, seqs // dp_size) if recipe.rows_must_divide else -(-seqs // dp_size)
+    # the trainer slices a rank's rows in micro-batches of micro_batch: one rank never holds more rows than it has
+    micro = min(recipe.batch.micro_batch, per_rank)
+    return per_rank, micro, micro_batch_note(stage, seq_len, per_rank, micro)
+
+
 def micro_batch_notes(recipe: Recipe, dp_size: int) -> list[str]:
     """micro_batch_note for each shape a run's steps take over `dp_size` data-parallel ranks: said at the start of
     a run (`axk1 train`, `axk1 sft`) as the dry run says it, where a launch without the dry run heard nothing."""
-    notes = []
-    for stage, L, seqs in recipe.step_shapes():
-        per_rank = max(1, seqs // dp_size)
-        if note := micro_batch_note(stage, L, per_rank, min(recipe.batch.micro_batch, per_rank)):
-            notes.append(note)
-    return notes
+    return [note for stage, L, seqs in recipe.step_shapes()
+            if (note := shape_micro_batches(recipe, stage, L, seqs, dp_size)[2])]
 
 
 def init_from_check(recipe: Recipe, config) -> tuple[list[str], list[str]]:
