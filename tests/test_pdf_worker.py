@@ -226,3 +226,58 @@ def test_a_form_that_draws_itself_twice_fails_as_such_before_it_fills_the_memory
             with pytest.raises(PdfError) as e:
                 worker.extract(tmp_path / f"{name}.pdf")
             assert e.value.reason == "no_text", e.value  # nothing drawn has text: not recursive_form
+
+
+def _many_forms_pdf(count: int, cycle: bytes = b"") -> bytes:
+    """`_form_pdf`'s page (drawing form 5, the last one here, which draws `cycle`'s content) after `count` unused
+    Flate forms whose content each inflates to 1 MiB of lines."""
+    content = zlib.compress(b"0 0 m 1 1 l S\n" * ((1 << 20) // 14 + 1), 9)
+    unused = b"".join(b"%d 0 obj << /Type /XObject /Subtype /Form /BBox [0 0 1 1] /Filter /FlateDecode /Length %d >>\n"
+                      b"stream\n%s\nendstream endobj\n" % (10 + i, len(content), content) for i in range(count))
+    return _form_pdf({5: ({"X1": 5}, cycle.decode())}).replace(b"5 0 obj", unused + b"5 0 obj", 1)
+
+
+def test_the_form_scan_keeps_no_content_so_many_forms_do_not_fill_the_memory():
+    """Each form's inflated content (up to 1 MiB) was kept for all of them at once: a 5 MB file of 2,500 unused
+    forms took 2.5 GB and failed as `pdf_memory_limit`, which PDFium reads. Now only the counts of `Do`s stay."""
+    import tracemalloc
+
+    from axk1.data.pdf_bytes import multiplying_forms_of
+
+    data = _many_forms_pdf(40, b"/X1 Do /X1 Do")  # 40 MiB inflated: the cycle after them is still found
+    tracemalloc.start()
+    try:
+        forms = multiplying_forms_of(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert forms == [5] and peak < 4 << 20, (forms, peak)
+
+
+def test_the_form_scan_stops_at_its_budget_and_reads_the_file(monkeypatch):
+    """Past _MAX_FORM_SCAN inflated bytes the forms after are not read: the check is skipped, the file not failed."""
+    import axk1.data.pdf_bytes as pdf_bytes
+
+    data = _many_forms_pdf(8, b"/X1 Do /X1 Do")
+    monkeypatch.setattr(pdf_bytes, "_MAX_FORM_SCAN", 3 << 20)
+    assert pdf_bytes.multiplying_forms_of(data) == []
+    monkeypatch.setattr(pdf_bytes, "_MAX_FORM_SCAN", 64 << 20)
+    assert pdf_bytes.multiplying_forms_of(data) == [5]
+
+
+def test_a_cycle_nothing_refers_to_is_never_drawn_and_not_rejected():
+    """A form drawing itself twice that no page (nor anything else) refers to is never drawn: the file was
+    rejected as `recursive_form` all the same. Referred to from a page's resources, even through an indirect
+    resources dictionary, it is; a `Do` cut between two pieces of inflated content still counts."""
+    from axk1.data.pdf_bytes import multiplying_forms_of
+
+    unused = _form_pdf({5: ({}, "0 0 m"), 6: ({"X6": 6}, "/X6 Do /X6 Do")})
+    assert multiplying_forms_of(unused) == []
+    drawn = _form_pdf({5: ({"X6": 6}, "/X6 Do"), 6: ({"X6": 6}, "/X6 Do /X6 Do")})
+    assert multiplying_forms_of(drawn) == [6]
+    indirect = _form_pdf({5: ({}, "0 0 m"), 6: ({"X6": 6}, "/X6 Do /X6 Do")}).replace(
+        b"/Resources << /XObject << /X1 5 0 R >> >>", b"/Resources 7 0 R", 1).replace(
+        b"trailer", b"7 0 obj << /XObject << /X1 6 0 R >> >> endobj\ntrailer", 1)
+    assert multiplying_forms_of(indirect) == [6]
+    cut = _form_pdf({5: ({"X1": 5}, " " * ((1 << 16) - 4) + "/X1 Do /X1 Do")})  # the first Do across 64 KiB
+    assert multiplying_forms_of(cut) == [5]

@@ -114,8 +114,11 @@ def check_port(host: str, port: int) -> None:
 
 
 def clear_port_file(path: Path | None) -> None:
-    """--port-file checked before the model loads: its folder must exist, and a file an earlier server left there
-    is removed now, so that a script waiting for the file to appear reads this server's port, not a dead one's."""
+    """--port-file checked before the model loads: its folder must exist, the file must be writable there (its
+    staged copy is created and removed: a path that cannot be written failed only once the server listened, with a
+    traceback), and a port file an earlier server left there is removed now, so that a script waiting for the file
+    to appear reads this server's port, not a dead one's. A file holding anything but a port number is no port
+    file: it was removed all the same, even when the start then failed; now it is kept, and the start refused."""
     if path is None:
         return
     if not path.parent.is_dir():
@@ -123,11 +126,38 @@ def clear_port_file(path: Path | None) -> None:
                          "path")
     if path.is_dir():
         raise ValueError(f"--port-file {path} is a folder: give the path of a file to write the port in")
+    if path.exists():
+        _remove_old_port_file(path)
+    staged = _staged(path)
     try:
-        path.unlink(missing_ok=True)
+        staged.write_text("")
+        staged.unlink()
+    except OSError as e:
+        why = f" for {staged.name}, where the port is written before the rename" if e.errno == errno.ENAMETOOLONG \
+            else ""
+        raise ValueError(f"--port-file {path}: cannot write there ({e.strerror}{why}): give another path") from None
+
+
+def _remove_old_port_file(path: Path) -> None:
+    """Removes a port file an earlier server left: a regular file empty or holding a port number, nothing else."""
+    if not path.is_file():
+        raise ValueError(f"--port-file {path} exists and is not a regular file: give the path of a file to write the "
+                         "port in")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        if not re.fullmatch(rb"(\d{1,20}\n?)?", head):
+            raise ValueError(f"--port-file {path} holds something other than a port number, so no server wrote it: "
+                             "it is left as it is; give another path, or remove it")
+        path.unlink()
     except OSError as e:
         raise ValueError(f"--port-file {path}: cannot remove the file there ({e.strerror}): give another path") \
             from None
+
+
+def _staged(port_file: Path) -> Path:
+    """Where the port is written whole before it is renamed to `port_file`."""
+    return port_file.with_name(f".{port_file.name}.{os.getpid()}.tmp")
 
 
 def report_listening(sockets: list[socket.socket], port_file: Path | None) -> None:
@@ -137,7 +167,7 @@ def report_listening(sockets: list[socket.socket], port_file: Path | None) -> No
     for host, port in addresses:
         log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
     if port_file is not None:
-        staged = port_file.with_name(f".{port_file.name}.{os.getpid()}.tmp")
+        staged = _staged(port_file)
         try:
             staged.write_text(f"{addresses[0][1]}\n")
             os.replace(staged, port_file)
@@ -182,8 +212,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run()
     finally:
         engine.stop()  # at once if the server stopped it: here for a server that never started
-        if port_file is not None and server.started:  # the port is no longer served: a script must not connect
-            port_file.unlink(missing_ok=True)
+        if port_file is not None and server.started and server.listen_error is None:
+            try:  # the port is no longer served: a script must not connect
+                port_file.unlink(missing_ok=True)
+            except OSError as e:
+                log.warning("--port-file %s: cannot remove it (%s): remove it before a script reads it", port_file,
+                            e.strerror)
+    if server.listen_error is not None:  # the server stopped at once: the error is one line, after uvicorn's log
+        raise server.listen_error
     return 0 if server.started else 3  # uvicorn.run's status for a server that never started
 
 

@@ -141,13 +141,20 @@ class DrainingServer(uvicorn.Server):
                  listening: Callable[[list], Any] | None = None) -> None:
         super().__init__(config)
         self.app_shutdown, self.stop_engine, self.listening = shutdown, stop_engine, listening
+        self.listen_error: ValueError | None = None  # what `listening` raised: the server stopped at once
 
     async def startup(self, sockets: Any = None) -> None:
         """uvicorn's, then `listening(the sockets bound)`: under --port 0 only they know the port the OS chose
-        (uvicorn's own line says it at --log-level info only)."""
+        (uvicorn's own line says it at --log-level info only). A ValueError it raises (a --port-file that cannot be
+        written) stops the server as an exit signal does, and is kept in `listen_error` for the caller to report
+        after run(): raised here, it came out of uvicorn's start-up with tracebacks (the lifespan's too)."""
         await super().startup(sockets)
         if self.started and self.listening is not None:
-            self.listening([sock for server in self.servers for sock in server.sockets])
+            try:
+                self.listening([sock for server in self.servers for sock in server.sockets])
+            except ValueError as e:
+                self.listen_error = e
+                self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Any:
