@@ -190,3 +190,21 @@ def test_a_retracted_label_with_nothing_after_it_is_no_answer():
 def test_the_retraction_search_stays_linear_on_hostile_text(output):
     """Each retraction's sentence is read once (no timing: a quadratic search hangs)."""
     assert grade_integer_answer(output, 43, use_math_verify=False).status == "wrong"
+
+
+def test_a_negated_or_asked_retraction_keeps_the_label():
+    """Review 37: a retraction's match was read whatever its clause said around it: "I don't think that is wrong.",
+    "이건 틀렸을 리가 없다" ("it cannot be wrong") and a mistake already fixed ("I made a mistake in step 3 earlier but
+    fixed it.") retracted 42, or read the step number 3. A mistake that ends its clause still retracts."""
+    for output in ["The answer is 42. I don't think that is wrong.", "The answer is 42. No one can say that is wrong.",
+                   "답은 42이다. 이건 틀렸을 리가 없다.", "답은 42이다. 이건 틀렸다고 보지 않는다.",
+                   "The answer is 42. I made a mistake in step 3 earlier but fixed it.",
+                   "The answer is 42. I made a mistake earlier in step 2, but the final answer stands.",
+                   "The answer is 42. I made a mistake, but the final answer stands.",
+                   "답은 42이다. 앞에서 실수가 있었지만 고쳤다.", "답은 42이다. 잘못 계산했지만 바로잡았다."]:
+        verdict = grade_integer_answer(output, 42, use_math_verify=False)
+        assert verdict.correct and verdict.extracted == "42", (output, verdict)
+    for output in ["The answer is 42. I made a mistake.\nIt is 43.", "답은 42이다. 실수가 있었다. 43이다.",
+                   "The answer is 42. I made a mistake in the last step. It is 43."]:
+        verdict = grade_integer_answer(output, 43, use_math_verify=False)
+        assert verdict.correct and verdict.extracted == "43", (output, verdict)

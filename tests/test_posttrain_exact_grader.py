@@ -220,3 +220,50 @@ def test_a_label_that_introduces_the_answer_leaves_it_to_the_last_line():
     assert _unboxed("Tokyo", "The answer is as follows:\nTokyo").reward == 1.0
     assert _unboxed("Tokyo", "Let me see.\nTokyo").reward == 1.0  # no label: the last line, as before
     assert _unboxed("Tokyo", "Let me see.\nTokyo.").status == "wrong"  # ... where punctuation still counts
+
+
+def test_a_label_before_the_last_paragraph_or_restated_after_leaves_the_reply_to_its_last_line(monkeypatch):
+    """Review 37: the label's clause beat the last line, so "The answer is below.\\n\\n42" read "below" and these,
+    right under the last-line rule, scored -1. A label counts only in the last paragraph, and a later line that
+    states an answer by itself is the reply's last word: one answer is read, never both."""
+    monkeypatch.setattr(exact_grader, "math_verify_worker", lambda: pytest.fail("settled without math-verify"))
+    for gold, reply in [("42", "The answer is below.\n\n42"), ("42", "Answer: see below\n\n42"),
+                        ("42", "The answer is as follows.\n\n42"),
+                        ("3", "The answer is straightforward once we factor.\n\nx = 3\n\n3"),
+                        ("43", "The answer is 42. Hmm, actually it is 43.\n43"), ("43", "The answer is not 42.\n\n43"),
+                        ("(1, 2)", "The answer is (1, 2).\n\n(1, 2)"),
+                        ("Tokyo", "My answer is Tokyo, probably.\nTokyo"),
+                        ("Tokyo", "Final answer: Tokyo.\nThis is the capital of Japan."),
+                        ("43", "**Answer:** 43\n\n---"), ("Tokyo", "Final answer:\n\n**Tokyo**"),
+                        ("43", "The answer is 42.\n43")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("42", "The answer is 42.\n43").status == "wrong"  # the later line alone, not either of the two
+
+
+def test_a_comma_in_brackets_or_a_closing_aside_is_not_a_list():
+    """"(1, 2)" and "{1, 2, 3}" read as lists cut at their first comma, and "12, obviously." as two answers."""
+    for gold, reply in [("(1, 2)", "The answer is (1, 2)."), ("(1, 2)", "The answer is $(1, 2)$."),
+                        ("{1, 2, 3}", "Final answer: {1, 2, 3}"), ("12", "The answer is 12, obviously."),
+                        ("7", "The answer is 7, indeed.")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("12", "The answer is 12, 13.").status == "wrong"  # a list still is one
+
+
+def test_a_gold_with_a_comma_may_match_the_labelled_sentence_whole():
+    """A gold holding a comma could never be right through a label: the clause ended at its comma."""
+    for gold, reply in [("Tokyo, Japan", "The answer is Tokyo, Japan."),
+                        ("Washington, D.C.", "The answer is Washington, D.C."), ("2, 3", "The answer is 2, 3")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("Tokyo, Japan", "The answer is Tokyo, Japan, Kyoto.").status == "wrong"
+    assert _unboxed("Tokyo", "The answer is Tokyo, Japan.").status == "wrong"
+
+
+def test_after_a_retraction_what_follows_is_read_and_a_negated_one_is_none():
+    """What follows a retraction is read as the evaluation reads it (the number ending its sentence), not the whole
+    last line; "I don't think that is wrong." retracts nothing."""
+    for gold, reply in [("43", "The answer is 42. Wait, that is wrong. So it's 43."),
+                        ("43", "The answer is 42.\nWait, that is wrong. So it's 43."),
+                        ("42", "The answer is 42. I don't think that is wrong."),
+                        ("42", "The answer is 42. I made a mistake in step 3 earlier but fixed it.")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("42", "The answer is 42. Wait, that is wrong.").status == "wrong"

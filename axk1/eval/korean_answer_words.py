@@ -39,6 +39,13 @@ CLOSING_ENDING = r"(?:입니다|이다|이에요|예요|이야|임|이며|이고
 KOREAN_RETRACTION = (r"(?<![가-힣])(?:잠깐[ \t]*[,.!]?|이건|이것은|이것이|이는|그건|그것은|답이|계산이|풀이가)[ \t]*틀렸"
                      r"|잘못[ \t]*(?:계산했|구했|풀었|되었|됐|했)|실수(?:가|를)[ \t]*(?:있었|했)")
 
+# ... but not one its clause negates or asks after it: 이건 틀렸을 리가 없다 ("it cannot be wrong"), 틀렸다고 보지 않는다
+# ("I don't see it as wrong"), 계산이 틀렸는지 보자 ("let's see whether it is wrong")
+KOREAN_NOT_RETRACTED = r"(?:는지|는가|나요?|을까|을지|[^.!?\n,;:]{0,30}?(?:리가[ \t]*없|않))"
+# A mistake (실수가 있었다, 잘못 계산했다) retracts only where this ending closes its clause: 실수가 있었지만 고쳤다 ("there
+# was a mistake, but I fixed it") keeps the answer
+KOREAN_MISTAKE_ENDING = r"(?:다|습니다|어요|어|네요?|음)"
+
 # A hedge in the clause that states the answer: the number is a guess, not the answer, as "The answer is maybe 43" is
 # in English (QUALIFIER in unboxed_answer.py, UNSURE in integer_answer.py). Korean puts most hedges after the number,
 # where its verb is: 43일 수도 있다 / 43일수도 / 43이 될 수도 ("might be 43"), 43일지도 모른다, 43인 것 같다 / 43인 거

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from axk1.eval.integer_answer import (CHANGING_WORD, GLUED_UNIT, THOUSANDS, WRONG_MARK, as_seen, equation_answer,
                                       normalise_integer)
-from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, KOREAN_RETRACTION, NOT_BUT
+from axk1.eval.korean_answer_words import (CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, KOREAN_MISTAKE_ENDING,
+                                           KOREAN_NOT_RETRACTED, KOREAN_RETRACTION, NOT_BUT)
 
 # Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
 # span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
@@ -117,6 +118,18 @@ RETRACTION = re.compile(
     r"|(?<![A-Za-z])scratch[ \t]+that(?![A-Za-z])"
     r"|(?<![A-Za-z])wait[ \t]*,?[ \t]*no[ \t]*[.!,;])"
     rf"|{KOREAN_RETRACTION}")
+# ... and not where its clause negates it ("I don't think that is wrong.", "No one can say that is wrong.", "이건
+# 틀렸을 리가 없다", "틀렸다고 보지 않는다") or asks it ("Let me check whether that is wrong", "계산이 틀렸는지 보자"):
+# English puts the negation or question before it, Korean after it
+NEGATED_BEFORE = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|nobody|no[ \t]+one|cannot|whether|if)(?![A-Za-z])"
+                            r"|n['’]t(?![A-Za-z]))")
+NEGATED_AFTER = re.compile(KOREAN_NOT_RETRACTED)
+# "I made a mistake" (and 실수가 있었다, 잘못 계산했다) retracts only where it ends its clause, or names where the
+# mistake is ("I made a mistake in step 3: 43."): "I made a mistake in step 3 earlier but fixed it." and "I made a
+# mistake earlier, but the final answer stands" go on about a mistake already put right
+MISTAKE = re.compile(r"(?i:I[ \t]+made)|실수|잘못")
+MISTAKE_END = re.compile(r"(?:[ \t]+(?i:in|at)[ \t]+(?:(?i:the|my)[ \t]+)?[A-Za-z]+(?:[ \t]+[0-9A-Za-z()]{1,6})?)?"
+                         rf"{KOREAN_MISTAKE_ENDING}?[ \t]*(?:[.;!:\n]|,(?![ \t]*(?i:but)\b)|$)")
 
 
 class Labelled(NamedTuple):
@@ -239,7 +252,7 @@ def _retraction(text: str, start: int) -> re.Match | None:
     """The last retraction (RETRACTION) of the answer stated before text[start]: one whose sentence, from `start`
     on, names no number before it (that one retracts the number it names). One pass: the text between two
     retractions is read once, for its last sentence end and its numbers (10 MB of "that is wrong " is one scan)."""
-    found, sentence, numbered, read = None, start, False, start
+    candidates, sentence, numbered, read = [], start, False, start
     for retraction in RETRACTION.finditer(text, start):
         cut = max(text.rfind(c, read, retraction.start()) for c in ".!?\n")
         if cut >= 0:  # a new sentence since the last retraction: its numbers alone count
@@ -247,8 +260,21 @@ def _retraction(text: str, start: int) -> re.Match | None:
         numbered = numbered or NUMBERS.search(text, max(sentence, read), retraction.start()) is not None
         read = retraction.start()
         if not numbered:
-            found = retraction
-    return found
+            candidates.append(retraction)
+    # the last one that holds (_holds), checked from the end: usually the first one checked
+    return next((retraction for retraction in reversed(candidates) if _holds(text, retraction)), None)
+
+
+def _holds(text: str, retraction: re.Match) -> bool:
+    """Whether `retraction` is one: its clause does not negate it (NEGATED_BEFORE, NEGATED_AFTER), and a mistake
+    "made" ends its clause (MISTAKE_END). Bounded look-arounds, so the search stays one pass."""
+    before = text[max(0, retraction.start() - 120):retraction.start()]
+    clause = before[max(before.rfind(c) for c in ".!?\n,;:") + 1:]
+    if NEGATED_BEFORE.search(clause) or NEGATED_AFTER.match(text[retraction.end():retraction.end() + 40]):
+        return False
+    if MISTAKE.match(retraction.group(0)):
+        return MISTAKE_END.match(text[retraction.end():retraction.end() + 60]) is not None
+    return True
 
 
 def last_token(text: str) -> re.Match | None:

@@ -1,8 +1,9 @@
 """The "exact" kind's grader: a user's short answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}").
 
 The answer is read after the think block: the last \\boxed{}'s content if there is one, else what the last answer
-label states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py, the evaluation's
-labels, hedges and retractions; a hedged, doubted or listed one is wrong), else the last non-empty line. It is
+label of the last paragraph states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py,
+the evaluation's labels, hedges and retractions; a hedged, doubted or listed one is wrong; a later line stating an
+answer by itself wins), else the last non-empty line. It is
 right when, in this order:
 1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
    (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
@@ -152,16 +153,18 @@ def _plain(text: str) -> str:
     return normalise_text(s)
 
 
-def read_answer(text: str, thinking: bool) -> tuple[str | None, str | None]:
+def read_answer(text: str, thinking: bool, gold: str | None = None) -> tuple[str | None, str | None]:
     """(the answer as written, None), or (None, why the labelled one is refused): after the think block, the last
-    \\boxed{}'s content; else what the last answer label states (stated_answer, the evaluation's reading of "The
-    answer is 43." and "답은 43이다.", hedges and retractions alike); else the last non-empty line. (None, None)
-    where there is none."""
+    \\boxed{}'s content; else what the last answer label of the last paragraph states (stated_answer, the
+    evaluation's reading of "The answer is 43." and "답은 43이다.", hedges and retractions alike); else the last
+    non-empty line. (None, None) where there is none. A `gold` holding a comma ("Tokyo, Japan", "Washington, D.C.")
+    may match the labelled sentence whole, which otherwise reads as a list."""
     part = split_reasoning(text, thinking).answer or ""
     boxed = last_boxed(part)
     if boxed is not None:
         return boxed, None
-    stated = stated_answer(part)
+    accepts = (lambda form: exact_match(form, gold)) if gold is not None and "," in gold else None
+    stated = stated_answer(part, accepts)
     if stated is not None:
         return stated
     lines = [line for line in part.splitlines() if line.strip()]
@@ -223,7 +226,7 @@ def exact_match(raw: str, gold: str) -> bool:
 def exact_correct(text: str, gold: str, finish_reason: str, thinking: bool) -> tuple[bool, str]:
     if finish_reason == "length":
         return False, "truncated"
-    raw, refused = read_answer(text, thinking)
+    raw, refused = read_answer(text, thinking, str(gold))
     if refused is not None:
         return False, "wrong"  # an answer was stated, but hedged, doubted or one of several
     if raw is None or not _plain(raw):
