@@ -104,7 +104,7 @@ if slow:  # the first rollout outlasts the default group's timeout (here a fract
         return real_generate(*args, **kwargs)
     rl_rollout.generate = slow_generate
 recipe = sys.argv[1]
-census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/collective_census)
+census = os.environ.get("AXK1_COLLECTIVE_CENSUS")  # the device of every collective's tensors (tests/collective_census.py)
 try:
     if census:
         from tests.collective_census import HostTensors, record_collectives

@@ -202,7 +202,7 @@ def _test_modules_imported(path: Path) -> list[tuple[str, int]]:
 def test_no_test_module_imports_another_test_module():
     """Importing a test module runs its top level (its fixtures and constants are built, its imports made) and ties
     two test files together: renaming one breaks the other. What tests share lives in helper modules."""
-    found = [f"tests/{p.name}:{line} imports {name}" for p in sorted(TESTS.glob("*.py"))
+    found = [f"{p.relative_to(TESTS.parent)}:{line} imports {name}" for p in sorted(TESTS.glob("*.py"))
              for name, line in _test_modules_imported(p)]
     assert not found, ("move what these import into a helper module (tests/*_helpers.py, or a new one for its "
                        "area) and import it from there:\n" + "\n".join(found))
