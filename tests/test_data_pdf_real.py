@@ -76,7 +76,7 @@ def test_table_rows_stay_rows(ours):
     lines = ours["cjk-ko-doc.pdf"].text.split("\n")
     for label in ("jaso", "gana", "hnum", "Hnum", "hroman", "hRoman", "hNum", "hanjanum"):
         assert sum(ln.startswith(label + " ") for ln in lines) == 1, label
-    # TeX sets the list with word spaces alike: no letter spacing of a justified line (pdf_lines.letter_gaps)
+    # TeX sets the list with word spaces alike: no letter spacing of a justified line (pdf_spacing.letter_gaps)
     assert "gana 가 나 다 라 마 바 사 아 자 차 카 타 파 하" in lines
     assert lines[lines.index("표 1: 한글 카운터 목록") - 1].startswith("hanjanum ")
 

@@ -12,7 +12,8 @@ import pytest
 
 from axk1.data.pdf import PdfConfig, extract_pdf
 from axk1.data.pdf_footnotes import space_footnote_numbers
-from axk1.data.pdf_lines import Line, PageLines, evenly_spaced, letter_gaps
+from axk1.data.pdf_lines import Line, PageLines, evenly_spaced
+from axk1.data.pdf_spacing import letter_gaps
 from axk1.data.pdf_reflow import standalone
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdf_layouts"

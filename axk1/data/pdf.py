@@ -4,8 +4,9 @@ Per page: lines with measured geometry (pdf_lines), bad spans removed with a cou
 page with nothing usable left sent to OCR (tesseract when installed; each page within its own and the file's
 time, pdf_ocr) or rejected with its reason. Per
 document: every line gets one role, header, footer or body (pdf_layout: position, gap, type size and
-repetition across pages), body lines are put in reading order (columns) and wrapped lines re-joined from
-their measured widths (pdf_reflow). Text is NFC (never NFKC).
+repetition across pages), body lines are put in reading order (columns; across pages, a page's footnotes after
+its body text: pdf_pages) and wrapped lines re-joined from their measured widths (pdf_reflow). Text is NFC
+(never NFKC).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from axk1.data.pdf_layout import assign_roles, body_blocks, split_margin_notes
 from axk1.data.pdf_lines import Line, PageLines, read_lines
 from axk1.data.pdf_ocr import OcrBudget, OcrFn, ocr_hook
 from axk1.data.pdf_ocr_reflow import reflow_ocr
-from axk1.data.pdf_reflow import Box, block_box, reflow
+from axk1.data.pdf_pages import ReadingOrder
+from axk1.data.pdf_reflow import reflow
 from axk1.data.pdf_vertical import merge_vertical
 from axk1.text.korean import LineJoiner, normalize_text
 
@@ -284,15 +286,14 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
     joiner = LineJoiner(use_kiwi=cfg.join == "rules+kiwi")
     dropped: Counter = Counter()
     chunks: list[str] = []
-    seq: list[Line] = []
-    boxes: list[Box] = []
-    block_ids: list[int] = []
+    order = ReadingOrder()  # the text layer's pages since the last OCR'd one
     for p in kept:
         dropped.update(p.dropped)
         if p.lines is None:  # an OCR page: its text stands alone
-            if seq:
-                chunks.append(reflow(seq, boxes, block_ids, joiner))
-                seq, boxes, block_ids = [], [], []
+            order.flush()
+            if order.lines:
+                chunks.append(reflow(order.lines, order.boxes, order.blocks, joiner, order.breaks))
+                order = ReadingOrder()
             chunks.append(reflow_ocr(p.text, joiner))  # its wrapped lines joined as the text layer's are
             continue
         dropped["hidden_lines"] += p.lines.hidden
@@ -301,14 +302,10 @@ def _assemble(pages: list[_Page], cfg: PdfConfig, budget: OcrBudget) -> PdfResul
         dropped.update(f"{ln.role}_lines" for ln in p.lines.lines if ln.role != "body")
         blocks, columns = body_blocks(p.lines, cfg.detect_columns)
         p.method = "pdfium-columns" if columns > 1 else "pdfium"
-        for block in blocks:
-            box = block_box(block)
-            for ln in block:
-                seq.append(ln)
-                boxes.append(box)
-                block_ids.append(len(block_ids) and block_ids[-1] + (ln is block[0]))
-    if seq:
-        chunks.append(reflow(seq, boxes, block_ids, joiner))
+        order.add_page(blocks)  # its footnotes after its body text (pdf_pages)
+    order.flush()
+    if order.lines:
+        chunks.append(reflow(order.lines, order.boxes, order.blocks, joiner, order.breaks))
     rejected = [{"page": i + 1, "reason": p.reason} for i, p in enumerate(pages) if p.method == "rejected"]
     return PdfResult(text="\n".join(c for c in chunks if c), pages=len(pages), page_methods=[p.method for p in pages],
                      rejected_pages=rejected, dropped={k: v for k, v in sorted(dropped.items()) if v},

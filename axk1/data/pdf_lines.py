@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from axk1.data.pdf_footnotes import LETTER_MARKS, mark_lines, strip_marks
+from axk1.data.pdf_spacing import CLOSING, PHANTOM, closing_spaces, letter_spacing
 from axk1.text.korean import VERTICAL_FORMS, is_wide
 
 
@@ -67,16 +68,12 @@ class PageLines:
 # such a mark ends a line here, so the halves keep their own geometry and the hyphen is judged in pdf_reflow.
 _SOFT = ("\ufffe", "\x02")
 _BREAK_RE = re.compile("\n|\ufffe|\x02")
-# A space PDFium put where no word gap is: the next character starts where the generated space does or before it,
-# and the gap there is no wider than the one before it (letter spacing). PDFium adds a space between text objects
-# placed apart from where the last one's advance ended, and an OCR'd scan places every letter on its own
-# (`Nort h Buon a Vist a Driv e`, 39% of the words of a real scan). LibreOffice draws a table cell's spaces
-# elsewhere on the line; one PDFium reads before closing punctuation (`도시 ,`) is dropped too, and so are those it
-# reads into a justified Korean line's letter spacing (`지 켜 보 았 다`, letter_gaps).
-_PHANTOM = "\uffff"
-_CLOSING = set(",.;:!?)]}”’")
-_BEFORE_CLOSING_RE = re.compile("[ ](?=[,.;:!?)\\]}”’])")
-_SYLLABLES_RE = re.compile("[\uac00-\ud7a3]{2}")  # two touching Korean syllables
+# A space PDFium put where no word gap is (marked PHANTOM): the next character starts where the generated space
+# does or before it, and the gap there is no wider than the one before it (letter spacing). PDFium adds a space
+# between text objects placed apart from where the last one's advance ended, and an OCR'd scan places every letter
+# on its own (`Nort h Buon a Vist a Driv e`, 39% of the words of a real scan). LibreOffice draws a table cell's
+# spaces elsewhere on the line; one PDFium reads before closing punctuation (`도시 ,`) is dropped too, and so are
+# those it reads into a justified Korean line's letter spacing (`지 켜 보 았 다`, pdf_spacing).
 
 
 def page_frame(page) -> tuple[float, float, float, float]:
@@ -106,28 +103,6 @@ def evenly_spaced(spaces: list[float]) -> bool:
     if len(spaces) < 2 or max(spaces) > 2.5:
         return False
     return sum(1 for w in spaces if w >= 0.6 * max(spaces)) >= 0.6 * len(spaces)
-
-
-def letter_gaps(gaps: list[float | None]) -> list[bool]:
-    """Which gaps of a line are a justified line's letter spacing, not word spaces. `gaps` holds, for each two
-    neighbouring characters in the line's order, the space in em from where the first one's advance ends to where
-    the second starts (None where it is not measured).
-
-    LibreOffice justifies Korean by stretching every character gap alike, and where it draws each syllable on its
-    own PDFium puts a space in every gap (`지 켜 보 았 다`). Such a line's gaps fall in two groups: the stretch
-    alone, in most of them, and the stretch plus a word's space, 0.3 to 0.75 em wider. Text set without letter
-    spacing has gaps of 0 between the letters of a word, and a list set with spaces (`가 나 다 라`) or a table of
-    contents has word spaces of one width and gaps of another (a label's, a page number's) not a space wider."""
-    measured = [g for g in gaps if g is not None]
-    if len(measured) < 4:
-        return [False] * len(gaps)
-    least = min(measured)
-    letters = [g is not None and g <= least + 0.15 for g in gaps]
-    words = [g for g in measured if g > least + 0.15]
-    if least < 0.05 or least > 0.5 or not words or sum(letters) < 0.5 * len(measured) \
-            or not all(least + 0.3 <= g <= least + 0.75 for g in words):
-        return [False] * len(gaps)
-    return letters
 
 
 def read_lines(page, textpage) -> PageLines:
@@ -173,7 +148,7 @@ def read_lines(page, textpage) -> PageLines:
         return l_.value, b_.value
 
     def phantom(k: int) -> bool:
-        """Whether the space at text index k stands between no two words (see _PHANTOM)."""
+        """Whether the space at text index k stands between no two words (see PHANTOM)."""
         before, here, after = char_index(k - 1), char_index(k), char_index(k + 1)
         (x_before, y_before), (x_after, y_after) = origin(before), origin(after)
         em = font_size(after)
@@ -189,10 +164,10 @@ def read_lines(page, textpage) -> PageLines:
             return gap <= 1.15 * letters + 0.02 * em
         # LibreOffice draws a table cell's spaces at made-up places; most still fall between their words in
         # PDFium's order, but one before closing punctuation (`도시 ,`) belongs after it
-        return text[k + 1] in _CLOSING and at < box(before)[1] - 0.1 * em
+        return text[k + 1] in CLOSING and at < box(before)[1] - 0.1 * em
 
     # spaces that separate nothing are marked, not deleted, so text indices still name PDFium's characters
-    text = "".join(_PHANTOM if ch == " " and 0 < k < len(text) - 1 and not text[k - 1].isspace()
+    text = "".join(PHANTOM if ch == " " and 0 < k < len(text) - 1 and not text[k - 1].isspace()
                    and not text[k + 1].isspace() and phantom(k) else ch for k, ch in enumerate(text))
 
     def gap_after(i: int, j: int) -> float | None:
@@ -208,71 +183,14 @@ def read_lines(page, textpage) -> PageLines:
         raw.FPDFText_GetLooseCharBox(handle, before, loose)  # from the origin, as wide as the advance: the
         return (x_after - loose.right) / em                  # glyph's ink does not matter
 
-    def letter_spacing(lo: int, hi: int) -> None:
-        """Marks the spaces of text[lo:hi], one line, that only a justified line's letter spacing put there
-        (letter_gaps). Geometry is read only for a line of lone syllables, or whose first two touching syllables
-        stand apart: a line set without letter spacing costs one gap, a contents line's dots none."""
-        line = text[lo:hi]
-        words = line.split()
-        if len(words) < 3:
-            return
-        stretch = None
-        # most words a lone syllable (`지 켜 보 았 다.`), or else the first two touching syllables set apart
-        if len(words) - 1 < 0.5 * (len("".join(words)) - 1) \
-                or sum(1 for w in words if is_wide(w[0]) and (len(w) == 1 or len(w) == 2 and not w[1].isalnum())) \
-                < 0.5 * len(words):
-            touching = _SYLLABLES_RE.search(text, lo, hi)
-            stretch = touching and gap_after(touching.start(), touching.start() + 1)
-            if stretch is None or stretch < 0.1:
-                return
-        pairs = []  # (first character, second, the space between them or -1)
-        for k in range(lo + 1, hi):
-            if not text[k].isspace() and text[k] != _PHANTOM:
-                if not text[k - 1].isspace() and text[k - 1] != _PHANTOM:
-                    pairs.append((k - 1, k, -1))
-                elif text[k - 1] == " " and k >= lo + 2 and not text[k - 2].isspace() and text[k - 2] != _PHANTOM:
-                    pairs.append((k - 2, k, k - 1))
-        spaced = {space: gap_after(i, j) for i, j, space in pairs if space >= 0}
-        if stretch is not None and not any(g is not None and g <= stretch + 0.15 for g in spaced.values()):
-            return  # letter spacing, but PDFium put no space into it (TeX's justified Korean: word spaces only)
-        gaps = [spaced[space] if space >= 0 else gap_after(i, j) for i, j, space in pairs]
-        # a gap over 1 em parts the line (a column's, a tab's): each part is judged on its own gaps
-        start = 0
-        for end in [k for k, g in enumerate(gaps) if g is not None and g > 1.0] + [len(gaps)]:
-            for (_, _, space), letter in zip(pairs[start:end], letter_gaps(gaps[start:end])):
-                if letter and space >= 0:
-                    chars[space] = _PHANTOM
-            start = end + 1
-
-    def closing_spaces(lo: int, hi: int) -> None:
-        """Marks a space PDFium put before closing punctuation (`지켜보았다 .`: LibreOffice draws the full stop on
-        its own) where it is clearly narrower than the line's word spaces; a space someone typed there is as wide
-        as the others. Not before a contents line's leader (`문서 . . . 3`), whose dots stand where the page grid
-        puts them."""
-        before = [m.start() for m in _BEFORE_CLOSING_RE.finditer(text, lo, hi - 1)]
-        before = [k for k in before if k > lo and not text[k - 1].isspace() and text[k - 1] != _PHANTOM
-                  and text[k + 2:k + 4] != " " + text[k + 1]
-                  and raw.FPDFText_IsGenerated(handle, char_index(k)) == 1]
-        # LibreOffice's full stop set on its own stands a letter's stretch from its word (0.2 em), a word space
-        # further than that: the line's other spaces are measured only for a gap that small
-        before = [k for k in before if (gap := gap_after(k - 1, k + 1)) is not None and gap < 0.35]
-        if not before:
-            return
-        words = [g for k in range(lo + 1, hi - 1) if text[k] == " " and k not in before
-                 and not text[k - 1].isspace() and not text[k + 1].isspace() and text[k - 1] != _PHANTOM
-                 and text[k + 1] != _PHANTOM and (g := gap_after(k - 1, k + 1)) is not None]
-        if len(words) < 2:
-            return
-        usual = sorted(words)[len(words) // 2]
-        for k in before:
-            gap = gap_after(k - 1, k + 1)
-            if gap is not None and gap < 0.75 * usual:
-                chars[k] = _PHANTOM
+    def generated(k: int) -> bool:
+        return raw.FPDFText_IsGenerated(handle, char_index(k)) == 1
 
     chars = list(text)
     for m in re.finditer("[^\n\ufffe\x02]+", text):
-        letter_spacing(m.start(), m.end())
-        closing_spaces(m.start(), m.end())
+        for k in letter_spacing(text, m.start(), m.end(), gap_after) \
+                + closing_spaces(text, m.start(), m.end(), gap_after, generated):
+            chars[k] = PHANTOM
     text = "".join(chars)
 
     def last_piece(body: str, first: int, size: float) -> tuple[str, float, float] | None:
@@ -386,8 +304,8 @@ def read_lines(page, textpage) -> PageLines:
         soft = body[-1] in _SOFT
         if soft:
             body = body[:-1] + "-"
-        body = body.replace(_PHANTOM, "")
-        note = note and (note[0].replace(_PHANTOM, ""), note[1], note[2])
+        body = body.replace(PHANTOM, "")
+        note = note and (note[0].replace(PHANTOM, ""), note[1], note[2])
         lines.append(Line(body, x0 - left, y0 - bottom, x1 - left, y1 - bottom, size, gaps, soft, even=even,
                           vertical=vertical,
                           cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],

@@ -152,14 +152,16 @@ def block_box(block: list[Line]) -> Box:
     return min(ln.x0 for ln in block), right, pitch, justified
 
 
-def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJoiner) -> str:
-    """The text of a sequence of body lines (all pages, in reading order): `boxes[i]` is line i's block
-    (see block_box), `blocks[i]` its block number. Wrapped lines are joined, other breaks stay newlines."""
+def reflow(lines: list[Line], boxes: list[Box], blocks: list[int], joiner: LineJoiner,
+           breaks: set[int] | frozenset[int] = frozenset()) -> str:
+    """The text of a sequence of body lines (all pages, in reading order: pdf_pages): `boxes[i]` is line i's block
+    (see block_box), `blocks[i]` its block number; after line i in `breaks` a new line starts whatever the
+    geometry says (a footnote area's end). Wrapped lines are joined, other breaks stay newlines."""
     texts = [ln.text for ln in lines]
     joins, kinds = LineJoins(texts), []
     for i in range(len(lines) - 1):
-        if not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1],
-                         bool(kinds) and kinds[-1] != "nl"):
+        if i in breaks or not continues(lines[i], lines[i + 1], boxes[i], boxes[i + 1], blocks[i] == blocks[i + 1],
+                                        bool(kinds) and kinds[-1] != "nl"):
             kinds.append("nl")
         else:
             kinds.append(joins.kind(texts[i], texts[i + 1]))
