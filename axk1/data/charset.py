@@ -12,7 +12,9 @@ Encoding Standard maps both labels to one decoder). Order:
   3. the HTTP Content-Type charset, then a <meta> charset in the first 4 KB, each if it decodes strictly; a
      single-byte charset (Latin-1, which Apache long sent by default) decodes any bytes, so it is taken only when
      the bytes are not CP949 that decodes into Hangul;
-  4. CP949, when it decodes strictly into text whose non-ASCII letters are mostly Hangul;
+  4. CP874, when it reads as Thai and its CP949 reading is no Hangul-only Korean (script_readings.thai_reading;
+     Thai pages were read as CP949 or CP932 mojibake), then CP949, when it decodes strictly into text whose
+     non-ASCII letters are mostly Hangul; both also before a declared single-byte charset;
   5. a page mixing CP949 and UTF-8 (a UTF-8 widget pasted into an EUC-KR page, or the reverse): decoded run by run,
      the minority charset taking only the runs the main one cannot read ("cp949+utf-8");
   6. a damaged page, the broken bytes dropped and each repair said (`notes`), as CP949 first when the page
@@ -23,6 +25,9 @@ Encoding Standard maps both labels to one decoder). Order:
   7. charset_normalizer's guess, which must also read as a page (markup survives, almost no control or unassigned
      characters: a detector finds *some* codec for any bytes); a single-byte guess is never taken for a page
      declaring a Korean charset that reads as Korean CP949 however damaged (it read such pages as Thai, cp874);
+     for a page declaring no charset, CP1258 that reads as Vietnamese, and CP1253, ISO-8859-7 or CP1251 that reads
+     as its script where a Greek or Cyrillic guess does not, come first (script_readings.script_reading: Greek
+     pages were read as CP1251 or KOI8-R, "ЕрйкпйнщнЯб", Vietnamese ones as CP1252, "Nôòi");
      for a page declaring no charset, a single-byte guess reading as Latin letters gives way to the reading in
      CP1252, CP1250, CP1257, CP1254 or ISO-8859-2/-15/-9 whose accented letters are one language's, the guess's
      when several are (latin_alphabets.choose_reading: Czech and Hungarian CP1250 pages were read as CP1252
@@ -41,6 +46,7 @@ import re
 import unicodedata
 
 from axk1.data.latin_alphabets import accented_letters, choose_reading, is_latin, odd_in_words
+from axk1.data.script_readings import script_reading, thai_reading
 from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -119,12 +125,16 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
         return text, "utf-8"
     header, meta = _declared(payload, content_type)
     for codec in (header, meta):
+        if codec in _SINGLE_BYTE and (thai := thai_reading(payload)) is not None and _reads_as_html(thai):
+            return thai, "cp874"
         if codec in _SINGLE_BYTE and (korean := _korean(payload)) is not None:
             return korean, "cp949"
         if (text := attempt(codec)) is not None:
             return text, codec
     if (text := attempt("utf-8")) is not None:  # pure ASCII
         return text, "utf-8"
+    if (thai := thai_reading(payload)) is not None and _reads_as_html(thai):
+        return thai, "cp874"
     if (korean := _korean(payload)) is not None:
         return korean, "cp949"
     tried += [] if "cp949" in tried else ["cp949"]
@@ -156,6 +166,9 @@ def decode_html(payload: bytes, content_type: str = "", notes: list[str] | None 
             if korean_declared and len(text) == len(payload) and reads_korean(payload.decode("cp949", "ignore")):
                 raise UndecodableError(f"the page declares {header or meta} and reads as Korean CP949, but is "
                                        f"damaged beyond repair ({why[0]}); a guess of {codec} would be mojibake")
+            if not (header or meta) and len(text) == len(payload) \
+                    and (script := script_reading(payload, codec, text)) is not None and _reads_as_html(script[0]):
+                return script
             if not (header or meta) and len(text) == len(payload) and is_latin(accented_letters(text)) \
                     and (latin := _latin_reading(payload, codec, text)) is not None:
                 return latin

@@ -28,6 +28,9 @@ OTHER = {  # the languages of the other single-byte Latin codepages a page is gu
     "de": ("äöüß", "ü"), "fr": ("àâæçéèêëîïôœùûüÿ", "é"), "es": ("áéíñóúü", "ó"), "pt": ("áâãàçéêíóôõú", "ã"),
     "it": ("àèéìíîòóùú", "è"), "nl": ("áéíóúàèëïöü", "ë"), "da": ("æøåé", "å"), "no": ("æøåé", "å"),
     "sv": ("åäöé", "ä"), "fi": ("åäöšž", "ä"), "tr": ("çğıöşüâîû", "ı"),
+    # Icelandic, which charset_normalizer lacks, has ð (the -ð of its participles and neuters: "verður", "það");
+    # without it an Icelandic CP1252 page was read as CP1250 "höfuđborg", "stćrsta"
+    "is": ("áðéíóúýþæö", "ð"),
 }
 
 
