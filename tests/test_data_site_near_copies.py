@@ -4,6 +4,7 @@ had every line "on four pages of the site" and lost its whole article as templat
 and a line of their own, must not be grouped the same way, or the template stops being found."""
 
 import copy
+import tracemalloc
 
 import pytest
 
@@ -99,3 +100,38 @@ def test_pages_alike_are_grouped_within_their_site_only():
     groups.add("t", ("t", "a"), a)  # another site: never joined to this one's pages
     groups.group()
     assert groups.find(("s", "a")) == groups.find(("s", "b")) != groups.find(("t", "a"))
+
+
+def test_section_pages_sharing_a_block_lose_it_and_keep_their_own_lines(tmp_path):
+    """Three sections of seven articles, each article four lines of its own and its section's 40-line "Most read"
+    block (on a third of the site's pages, so under the template's half): the articles of a section were 0.83
+    alike on their own lines and became one voter, so each block was "on one page" and stayed as text. Four lines
+    on no other page make an article no copy: each votes alone and the blocks go with the menu and footer."""
+    pages = []
+    for s in range(3):
+        block = [f"{s}면 많이 본 뉴스 {k}: {ARTICLES[k % 4][k % 3]} ({s * 100 + k})" for k in range(40)]
+        for p in range(7):
+            own = [f"{s}-{p}번 기사 {j}문단: {ARTICLES[(p + j) % 4][j % 3]} ({s * 1000 + p * 10 + j})" for j in range(4)]
+            pages.append((own, _doc(f"{s}-{p}", f"https://{SITE}/s{s}/a{p}", [*own, *block])))
+    step = _boilerplate(tmp_path, [doc for _, doc in pages])
+    for own, doc in pages:
+        assert step.filter(doc) is True
+        assert doc.text.split("\n") == own, doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 42
+
+
+def test_a_signature_is_folded_in_chunks(monkeypatch):
+    """A page's signature is the same folded a few lines at a time as at once, and a page of 200k distinct lines
+    no longer holds a 200k x 64 array of products (100 MB) while it is made."""
+    lines = list(range(1, 1001))
+    whole = site_near_copies.signature(lines)
+    monkeypatch.setattr(site_near_copies, "CHUNK", 7)
+    assert site_near_copies.signature(lines) == whole
+    monkeypatch.undo()
+    tracemalloc.start()
+    try:
+        site_near_copies.signature(range(200_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, peak

@@ -39,7 +39,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.site_near_copies import NearCopies, own_lines, signature
+from axk1.data.site_near_copies import NearCopies, copy_lines, signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
@@ -164,7 +164,7 @@ class SiteLineReducer(PipelineStep):
         # lines that are not the site's template, then every line counted again a group a voter.
         copies = NearCopies()
         for page, page_lines in _voter_lines(files, page_of, pages.records):
-            copies.add(page[0], page, signature(own_lines(page_lines, lines[page[0]], n_pages[page[0]])))
+            copies.add(page[0], page, signature(copy_lines(page_lines, lines[page[0]], n_pages[page[0]])))
         copies.group()
         if copies.joined():
             def voter_of(site, key):
