@@ -208,3 +208,30 @@ def test_a_negated_or_asked_retraction_keeps_the_label():
                    "The answer is 42. I made a mistake in the last step. It is 43."]:
         verdict = grade_integer_answer(output, 43, use_math_verify=False)
         assert verdict.correct and verdict.extracted == "43", (output, verdict)
+
+
+def test_a_mistake_or_a_wrong_after_another_clause_still_retracts():
+    """Review 37b: "I made a mistake" retracted only where it ended its clause or named a place ("in step 3"), so
+    "I made a mistake with the sign. It is 48." kept 42; a "n't"/"not" in an earlier clause cut off by a dash
+    cancelled "that is wrong"; and 잘못 계산했군요 / 했었다 were no retraction (the old eval graded all of these 48).
+    A mistake with a contrast or a fix after it keeps 42 (some of these kept it before too: they guard the wider
+    rule), and "the corrected value" is no fix of 42."""
+    for output in ["The answer is 42. Wait, I made a mistake in computing the sum. It is 48.",
+                   "The answer is 42. Wait, I made a mistake with the sign. It is 48.",
+                   "The answer is 42. I made a mistake here. It should be 48.",
+                   "The answer is 42. Plugging back in doesn't work — that is wrong. So it is 48.",
+                   "The answer is 42. Hmm, not quite – that is wrong. So it is 48.",
+                   "The answer is 42. Hmm, not quite - that is wrong. So it is 48.",
+                   "The answer is 42. I made a mistake in step 2; the corrected value is 48.",
+                   "정답은 42입니다. 잘못 계산했군요. 다시 하면 48입니다.", "정답은 42입니다. 잘못 계산했었다. 다시 하면 48입니다.",
+                   "정답은 42입니다. 잘못 계산했구나. 다시 하면 48입니다.", "정답은 42입니다. 실수를 했었네. 다시 하면 48입니다.",
+                   "정답은 42입니다. 잠깐, 틀렸다 확인하지 않은 경우가 있다. 따라서 48"]:
+        verdict = grade_integer_answer(output, 48, use_math_verify=False)
+        assert verdict.correct and verdict.extracted == "48", (output, verdict)
+    for output in ["The answer is 42. Earlier I made a mistake, which I corrected.",
+                   "The answer is 42. (I made a mistake in an earlier draft.)",
+                   "The answer is 42. I made a mistake in step 3, although the final answer stands.",
+                   "The answer is 42. I made a mistake earlier; it is fixed above.",
+                   "답은 42이다. 잘못 계산했는데 바로잡았다.", "답은 42이다. 실수가 있었고 고쳤다."]:
+        verdict = grade_integer_answer(output, 42, use_math_verify=False)
+        assert verdict.correct and verdict.extracted == "42", (output, verdict)

@@ -40,11 +40,15 @@ KOREAN_RETRACTION = (r"(?<![가-힣])(?:잠깐[ \t]*[,.!]?|이건|이것은|이�
                      r"|잘못[ \t]*(?:계산했|구했|풀었|되었|됐|했)|실수(?:가|를)[ \t]*(?:있었|했)")
 
 # ... but not one its clause negates or asks after it: 이건 틀렸을 리가 없다 ("it cannot be wrong"), 틀렸다고 보지 않는다
-# ("I don't see it as wrong"), 계산이 틀렸는지 보자 ("let's see whether it is wrong")
-KOREAN_NOT_RETRACTED = r"(?:는지|는가|나요?|을까|을지|[^.!?\n,;:]{0,30}?(?:리가[ \t]*없|않))"
-# A mistake (실수가 있었다, 잘못 계산했다) retracts only where this ending closes its clause: 실수가 있었지만 고쳤다 ("there
-# was a mistake, but I fixed it") keeps the answer
-KOREAN_MISTAKE_ENDING = r"(?:다|습니다|어요|어|네요?|음)"
+# ("I don't see it as wrong"), 계산이 틀렸는지 보자 ("let's see whether it is wrong"); the 않 of a later sentence
+# written without a full stop (잠깐, 틀렸다 확인하지 않은 경우가 있다) does not: a 다 before a space ends the clause
+KOREAN_NOT_RETRACTED = r"(?:는지|는가|나요?|을까|을지|(?:(?!다[ \t])[^.!?\n,;:]){0,30}?(?:리가[ \t]*없|않))"
+# A mistake (실수가 있었다, 잘못 계산했다) retracts whatever ending closes it (했다, 했군요, 했었다, 했구나, 했네, 있었네요)
+# except one that goes on to a contrast: 실수가 있었지만 고쳤다 ("there was a mistake, but I fixed it"), 잘못
+# 계산했는데 ("I miscalculated, though") keep the answer, as a but-clause after "I made a mistake" does in English
+KOREAN_MISTAKE_KEPT = r"(?:었)?(?:지만|는데|으나|더라도|어도)"
+# ... and so does a mistake said to be fixed in its sentence (실수가 있었고 고쳤다, 바로잡았다, 수정했다, 정정했다)
+KOREAN_MISTAKE_FIXED = r"(?:고쳤|고침|바로잡았|수정했|수정함|정정했|정정함)"
 
 # A hedge in the clause that states the answer: the number is a guess, not the answer, as "The answer is maybe 43" is
 # in English (QUALIFIER in unboxed_answer.py, UNSURE in integer_answer.py). Korean puts most hedges after the number,

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from axk1.eval.integer_answer import (CHANGING_WORD, GLUED_UNIT, THOUSANDS, WRONG_MARK, as_seen, equation_answer,
                                       normalise_integer)
-from axk1.eval.korean_answer_words import (CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, KOREAN_MISTAKE_ENDING,
-                                           KOREAN_NOT_RETRACTED, KOREAN_RETRACTION, NOT_BUT)
+from axk1.eval.korean_answer_words import (CLOSING_ENDING, KOREAN_CHANGING, KOREAN_HEDGE, KOREAN_MISTAKE_FIXED,
+                                           KOREAN_MISTAKE_KEPT, KOREAN_NOT_RETRACTED, KOREAN_RETRACTION, NOT_BUT)
 
 # Without a box, the final answer is the integer after the last answer label (labelled_answer), else the last math
 # span or number of the text (docs/evaluation.md, "AIME 2025": its Grading paragraph).
@@ -124,12 +124,22 @@ RETRACTION = re.compile(
 NEGATED_BEFORE = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|nobody|no[ \t]+one|cannot|whether|if)(?![A-Za-z])"
                             r"|n['’]t(?![A-Za-z]))")
 NEGATED_AFTER = re.compile(KOREAN_NOT_RETRACTED)
-# "I made a mistake" (and 실수가 있었다, 잘못 계산했다) retracts only where it ends its clause, or names where the
-# mistake is ("I made a mistake in step 3: 43."): "I made a mistake in step 3 earlier but fixed it." and "I made a
-# mistake earlier, but the final answer stands" go on about a mistake already put right
+# "I made a mistake" (and 실수가 있었다, 잘못 계산했다) retracts whatever follows it ("I made a mistake in computing the
+# sum. It is 48.", "... with the sign.", "... here. It should be 48.", "I made a mistake in step 3: 43."), except
+# where its sentence goes on to a contrast or a fix: "I made a mistake in step 3 earlier but fixed it.", "I made a
+# mistake, although the final answer stands", "Earlier I made a mistake, which I corrected." go on about a mistake
+# already put right, and "(I made a mistake in an earlier draft.)" about another text. "The corrected answer is 48"
+# names the new answer, no fix of the old one. Korean: KOREAN_MISTAKE_KEPT, KOREAN_MISTAKE_FIXED.
 MISTAKE = re.compile(r"(?i:I[ \t]+made)|실수|잘못")
-MISTAKE_END = re.compile(r"(?:[ \t]+(?i:in|at)[ \t]+(?:(?i:the|my)[ \t]+)?[A-Za-z]+(?:[ \t]+[0-9A-Za-z()]{1,6})?)?"
-                         rf"{KOREAN_MISTAKE_ENDING}?[ \t]*(?:[.;!:\n]|,(?![ \t]*(?i:but)\b)|$)")
+MISTAKE_KEPT = re.compile(r"(?i:(?<![A-Za-z])(?:but|although|though|however|draft|put[ \t]+right"
+                          r"|(?:fixed|corrected|resolved)(?![ \t]+(?:answer|value|result|version|sum|total|count"
+                          r"|number|one|calculation|computation)))(?![A-Za-z]))"
+                          rf"|^{KOREAN_MISTAKE_KEPT}|{KOREAN_MISTAKE_FIXED}")
+# The rest of a mistake's sentence, where MISTAKE_KEPT is looked for: to its end (`.`, `!`, `?`, a line's end), bounded
+MISTAKE_SENTENCE = re.compile(r"[^.!?\n]{0,200}")
+# An earlier clause's negation does not cancel a retraction: "Plugging back in doesn't work — that is wrong." and
+# "Hmm, not quite — that is wrong." retract; a dash (—, –, " - ") ends a clause as a comma does
+CLAUSE_CUT = ".!?\n,;:—–"
 
 
 class Labelled(NamedTuple):
@@ -266,14 +276,16 @@ def _retraction(text: str, start: int) -> re.Match | None:
 
 
 def _holds(text: str, retraction: re.Match) -> bool:
-    """Whether `retraction` is one: its clause does not negate it (NEGATED_BEFORE, NEGATED_AFTER), and a mistake
-    "made" ends its clause (MISTAKE_END). Bounded look-arounds, so the search stays one pass."""
+    """Whether `retraction` is one: its clause does not negate it (NEGATED_BEFORE, NEGATED_AFTER; the clause starts
+    after the last CLAUSE_CUT), and a mistake "made" is not followed by a contrast or a fix in its sentence
+    (MISTAKE_KEPT). Bounded look-arounds, so the search stays one pass."""
     before = text[max(0, retraction.start() - 120):retraction.start()]
-    clause = before[max(before.rfind(c) for c in ".!?\n,;:") + 1:]
+    dash = before.rfind(" - ")
+    clause = before[max(max(before.rfind(c) for c in CLAUSE_CUT) + 1, dash + 3 if dash >= 0 else 0):]
     if NEGATED_BEFORE.search(clause) or NEGATED_AFTER.match(text[retraction.end():retraction.end() + 40]):
         return False
     if MISTAKE.match(retraction.group(0)):
-        return MISTAKE_END.match(text[retraction.end():retraction.end() + 60]) is not None
+        return MISTAKE_KEPT.search(MISTAKE_SENTENCE.match(text, retraction.end()).group(0)) is None
     return True
 
 
