@@ -58,6 +58,13 @@ EOJEOL_MORPHEMES = 2.0
 # 1.64 in dev and test; UD Chinese-GSDSimp 1.58 and 1.60, the SIGHAN 2005 bakeoff's PKU and MSR training sets 1.65
 # and 1.71 (docs/data.md). A run of letters or digits of a spaced script ("iPhone", "2024") is one word, as there.
 _SPACED_RUN_RE = re.compile(r"[^\W\u2e80-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]+")
+# A sentence's end in Japanese and Chinese: its closing marks and, before them (or before a line's end), the run of
+# hiragana that inflects its verb ("起き|ました。", "住んで|います。", "です。"). A diary or a recipe of short
+# sentences that all end alike was removed by the top n-gram rules: "ました" was 0.33 of a real 16-sentence diary's
+# characters (the 2-gram limit is 0.282), "ます。" 0.16 of a recipe's steps. The top n-gram rules leave these ends
+# out (the share stays over the whole text); a phrase repeated is still caught by them, its words are not endings,
+# and by the duplicated n-gram rules, which count every character.
+_SENTENCE_END_RE = re.compile(r"[\u3041-\u309f\u30fc]*[。．！？｡!?」』）]+|[\u3041-\u309f\u30fc]+(?=\n|$)")
 
 
 @dataclass
@@ -238,16 +245,21 @@ def repetition_reason(text: str, words: list[str], cfg: QualityConfig, per_word:
     # chapters of the Korean constitution, whose articles repeat "법률이 정하는 바에 의하여".
     size = max(1, len(text))
     units = character_units(text) if per_word else words
+    ends_out = character_units(_SENTENCE_END_RE.sub(" ", text)) if per_word and cfg.top_n_grams else []
     for n, thr in sorted(cfg.top_n_grams.items()):
-        if per_word:
-            top = _top_repeated(units, max(1, round(n * per_word)))
+        if per_word:  # without the sentences' ends (_SENTENCE_END_RE)
+            top = _top_repeated(ends_out, max(1, round(n * per_word)))
         else:
             grams = get_n_grams(words, n)
             top = find_top_duplicate(grams) if grams else 0
         if top / size > thr:
             return f"top_{n}_gram"
     for n, thr in sorted(cfg.dup_n_grams.items()):
-        if find_all_duplicate(units, max(1, round(n * per_word)) if per_word else n) / size > thr:
+        if per_word:
+            dup = _duplicated_chars(units, max(1, round(n * per_word)))
+        else:
+            dup = find_all_duplicate(units, n)
+        if dup / size > thr:
             return f"dup_{n}_gram"
     return None
 
@@ -256,23 +268,49 @@ def character_units(text: str) -> list[str]:
     """`text` as the units words_from_chars counts: each character but spaces, a run of letters or digits of a
     spaced script ("iPhone", "2024") one unit. The n-gram rules take round(n x chars_per_word) of them for an n-gram
     of n words, so a Japanese or Chinese 2-gram is 3 characters and a 10-gram 16."""
-    units, at = [], 0
+    # one string object a distinct character: each character read from the text is a new 76-byte object (26 MB for
+    # a megabyte of Chinese), a page uses a few thousand
+    units, at, seen = [], 0, {}
     for run in _SPACED_RUN_RE.finditer(text):
-        units.extend(c for c in text[at:run.start()] if not c.isspace())
+        units.extend(seen.setdefault(c, c) for c in text[at:run.start()] if not c.isspace())
         units.append(run.group())
         at = run.end()
-    units.extend(c for c in text[at:] if not c.isspace())
+    units.extend(seen.setdefault(c, c) for c in text[at:] if not c.isspace())
     return units
+
+
+# The two functions below count the n-grams of a text's characters by their hashes (Python's 64-bit string hash): a
+# set of a megabyte of Chinese's 16-character grams took 82 MB as strings. Two of a megabyte's 333,000 grams share a
+# hash by chance once in 3 x 10^8 (each of the nine rules), a gram's count then one too many.
 
 
 def _top_repeated(units: list[str], n: int) -> int:
     """The characters of the most common n-gram of `units` times its count, as datatrove's find_top_duplicate, but 0
     when it is met once: over characters every short page has an n-gram, and one met once repeats nothing."""
-    counts = Counter("".join(units[i:i + n]) for i in range(len(units) - n + 1))
+    counts = Counter(hash("".join(units[i:i + n])) for i in range(len(units) - n + 1))
     if not counts:
         return 0
-    gram, count = counts.most_common(1)[0]
-    return len(gram) * count if count > 1 else 0
+    top, count = counts.most_common(1)[0]
+    if count < 2:
+        return 0
+    gram = next(g for g in ("".join(units[i:i + n]) for i in range(len(units) - n + 1)) if hash(g) == top)
+    return len(gram) * count
+
+
+def _duplicated_chars(units: list[str], n: int) -> int:
+    """The characters of `units`' n-grams met before, as datatrove's find_all_duplicate counts them: read from the
+    start, a gram seen before counts and the reading goes on after it, so no character counts twice."""
+    seen: set[int] = set()
+    repeated, at = 0, 0
+    while at <= len(units) - n:
+        gram = "".join(units[at:at + n])
+        if hash(gram) in seen:
+            repeated += len(gram)
+            at += n
+        else:
+            seen.add(hash(gram))
+            at += 1
+    return repeated
 
 
 class QualityFilter(BaseFilter):
