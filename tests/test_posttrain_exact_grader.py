@@ -267,3 +267,58 @@ def test_after_a_retraction_what_follows_is_read_and_a_negated_one_is_none():
                         ("42", "The answer is 42. I made a mistake in step 3 earlier but fixed it.")]:
         assert _unboxed(gold, reply).reward == 1.0, reply
     assert _unboxed("42", "The answer is 42. Wait, that is wrong.").status == "wrong"
+
+
+@pytest.mark.parametrize("gold, reply", [
+    ("42", "The answer is 42.\n\nI verified this by substitution."), ("42", "The answer is 42.\n\nHope this helps!"),
+    ("42", "Final answer: 42\n\nExplanation: 6 times 7."),
+    ("Tokyo", "**Answer:** Tokyo\n\nTokyo is the capital of Japan."),
+    ("42", "따라서 정답은 42입니다.\n\n검산: 6×7=42."), ("서울", "**정답: 서울**\n\n서울은 대한민국의 수도입니다."),
+    ("\\sqrt{2}", "The answer is $\\sqrt{2}$.\n\nIndeed $(\\sqrt{2})^2 = 2$."),
+    ("12", "The answer is 12.\n\n- 12 is divisible by 3\n- 12 is even"),
+    ("12", "The answer is 12.\n\n| x | y |\n|---|---|\n| 1 | 12 |"), ("12", "Final answer: 12\n\n```\nprint(12)\n```"),
+    ("42", "The answer is 42.\n\nThank you"), ("Paris", "The answer is Paris.\nSource: Wikipedia"),
+    ("42", "The answer is 42.\n\n$\\blacksquare$"), ("42", "The answer is 42.\n\nNote: units are meters"),
+    ("Paris", "Answer: Paris\n(capital of France)"), ("42", "The answer is 42.\nTherefore, 42"),
+    ("3/4", "Therefore the answer is \\(\\frac{3}{4}\\).\n\\[\\frac{3}{4} = 0.75\\]"),
+])
+def test_a_label_keeps_its_answer_when_an_explanation_or_sign_off_follows(monkeypatch, gold, reply):
+    """Review 37b: a label counted only in the last paragraph and lost to any later line not ending in punctuation,
+    so the explanation, bullet list, table, code or "Thank you" after a right answer was read instead and scored
+    -1. Only a later line that states an answer by itself ("43", "**42**") overrides the label."""
+    monkeypatch.setattr(exact_grader, "math_verify_worker", lambda: pytest.fail("settled without math-verify"))
+    assert _unboxed(gold, reply).reward == 1.0, reply
+
+
+def test_a_long_digit_run_after_a_retraction_is_read_whole_in_linear_time():
+    """Review 37b: the search for the number ending the line after a retraction started at every digit of a run
+    and matched the rest of it each time: 25,000 digits took 23 s. The run is read whole, as the eval reads it."""
+    for n in (50_000, 100_000):
+        run = "1" * n
+        for end in ("x.", "."):
+            reply = f"The answer is 42. Wait, that is wrong. {run}{end}"
+            assert exact_grader.read_answer(reply, False) == (run, None)
+
+
+@pytest.mark.parametrize("gold, reply", [
+    ("48", "정답은 42입니다. 잠깐, 틀렸다. 다시 계산하면 48이다."),
+    ("48", "정답은 42입니다. 잠깐, 틀렸다. 다시 계산하면 48입니다."),
+    ("48", "The answer is 42. Wait, that is wrong. It should be 48 instead."),
+    ("48", "The answer is 42. Wait, that is wrong.\nCorrect: 48 apples"),
+])
+def test_after_a_retraction_a_copula_or_a_trailing_word_does_not_hide_the_number(gold, reply):
+    """Review 37b: the retraction's leftover "다." and a copula after the number ("48이다") kept the number from
+    being read, and a sentence not ending on it was compared whole; the eval reads its last number."""
+    assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("42", reply).status == "wrong"
+    assert _unboxed("42", "정답은 42입니다. 잠깐, 틀렸다.").status == "wrong"  # nothing follows: retracted
+
+
+def test_the_last_line_is_read_without_emphasis_or_math_delimiters_and_a_bracketed_letter_is_the_letter():
+    """Review 37b: "**42**" on the last line was compared with its asterisks, and "(B)" with its brackets."""
+    for gold, reply in [("42", "Work.\n\n**42**"), ("42", "The answer is 42.\n\n**42**"), ("42", "Work.\n\n$42$"),
+                        ("B", "The answer is (B)."), ("B", "Work.\n\n(B)"), ("(B)", "Work.\n\n(B)"),
+                        ("C", "The answer is (C).\n\n(A) is wrong because ...\n(B) is wrong because ...")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("Tokyo", "Work.\n\n**Tokyo.**").status == "wrong"  # punctuation still counts
+    assert _unboxed("A", "Work.\n\n(B)").status == "wrong"

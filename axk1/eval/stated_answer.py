@@ -5,8 +5,8 @@ label ("The answer is 43.", "Final answer: Tokyo", "답은 43이다."), where th
 the same labels for one integer and refuses anything else. The labels, their clause, the hedges, the doubts and the
 retractions are that module's (docs/evaluation.md, "AIME 2025": its Grading paragraph), so the two graders read a
 reply alike; only what is read after the label differs: here the clause as written, for the exact grader to compare
-(a comma in brackets does not end it), and only a label of the reply's last paragraph, which no later line overrides
-(the exact grader's fallback is the last line, where the evaluation's is the last number).
+(a comma in brackets does not end it), and only a label no last line overrides by stating an answer by itself (the
+exact grader's fallback is the last line, where the evaluation's is the last number).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import re
 from typing import Callable
 
 from axk1.eval.integer_answer import as_seen
-from axk1.eval.korean_answer_words import CLOSING_ENDING
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_MISTAKE_ENDING
 from axk1.eval.unboxed_answer import (DOUBT_AFTER, KOREAN_HEDGE_IN, LABEL_TO_ANSWER, LABEL_WORDS, MATH_DELIMITER,
-                                      NUMBER, QUALIFIER, SENTENCE, SPAN, label_retraction, last_label)
+                                      NUMBER, QUALIFIER, SENTENCE, SPAN, label_retraction, last_label,
+                                      last_token)
 
 # The clause ends at a comma (", " : "The answer is 42, since 6 * 7 = 42" states 42), so a list after it would read
 # as its first item: "Tokyo, Kyoto.", "42, 43", "42, or 43", "43; 44" state several answers, which gains nothing.
@@ -31,12 +32,31 @@ ASIDE_AFTER = re.compile(r"[ \t]*,[ \t]*(?i:obviously|clearly|of[ \t]+course|ind
 # A Korean copula closing the clause (`43이다`, `서울입니다`) is no part of the answer; `임` alone only after a
 # non-Hangul character (`43임`), since it also ends words (`모임`)
 KOREAN_ENDING = re.compile(rf"{CLOSING_ENDING}$")
-# A paragraph break, and a line that states an answer by itself after the labelled one ("43", "Tokyo"): no sentence
-# end, no end mark (QED, a black square)
-PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# A later line that states an answer by itself overrides the label ("43", "Tokyo", "**42**", "(B)"): short, no sentence
+# end, none of the lines that only follow an answer (an end mark, a bullet, a table row, a fence, a "Note:" line,
+# an aside in brackets, a sign-off, a working line with `=`, a sentence of several words)
+BARE_LINE_LIMIT = 40
 END_MARK = re.compile(r"[$\s*]*(?:\\(?:blacksquare|square|Box|qed)|QED|Q\.E\.D\.?|∎|□|■)[$\s*.]*", re.I)
-# After a retraction, a last sentence that ends on a number or math span ("So it's 43.") states that number
-LAST_TOKEN_ENDING = re.compile(rf"(?:{SPAN}|{NUMBER})(?=[ \t*]*[.!]?[ \t*]*$)")
+FENCE = ("```", "~~~")
+FOLLOWS_AN_ANSWER = re.compile(
+    r"[-*+•>|][ \t]|\||[0-9]+[.)][ \t]"  # a bullet, a quote, a table row, a numbered item
+    r"|[^\W\d_][^\n:]{0,30}:(?:\s|$)"  # a label of its own: "Note: ...", "Source: ...", "검산: ..."
+    r"|\([^)]*[^\W\d_]{2}"  # an aside in brackets: "(capital of France)"; "(B)" and "(1, 2)" are answers
+    r"|(?i:thanks?|thank[ \t]+you|cheers|regards|best|good[ \t]+luck|hope[ \t]+(?:this|it)[ \t]+helps"
+    r"|therefore|thus|hence|so)(?![A-Za-z])"  # a sign-off, or a connective ("Therefore, 42") that restates it
+    r"|.*=")
+# A label that states nothing but points elsewhere ("The answer is below.", "Answer: see below", "The answer is as
+# follows.", "The answer is straightforward once we factor."; not "simple", which may start an answer): the reply's
+# last line is its answer
+STATES_NOTHING = re.compile(r"(?i:(?:see|shown|given)[ \t]+)?(?i:below|above|as[ \t]+follows|the[ \t]+following"
+                            r"|following|straightforward)(?![A-Za-z])")
+# What a retraction leaves of its sentence ("잠깐, 틀렸다." leaves "다."): no part of what follows
+RETRACTION_LEFTOVER = re.compile(rf"(?:{KOREAN_MISTAKE_ENDING}|{CLOSING_ENDING})?(?=[\s.,;:!?])[\s.,;:!?—–-]*")
+# After a retraction, a last sentence that ends on a number or math span ("So it's 43.", "48이다.") states that
+# number. Searched only in the line's last TAIL characters: anchored at the end, a search from every start of a
+# long digit run would match the whole run each time (quadratic)
+LAST_TOKEN_ENDING = re.compile(rf"(?:{SPAN}|{NUMBER})(?=[ \t*]*{CLOSING_ENDING}?[ \t*]*[.!]?[ \t*]*$)")
+TAIL = 400
 _OPENING, _CLOSING = "([{", ")]}"
 
 
@@ -62,41 +82,47 @@ def _clause(text: str, at: int, at_comma: bool = True) -> tuple[int, str]:
     """The end of the clause starting at text[at] (_clause_end) and its text without math delimiters and markdown
     emphasis."""
     end = _clause_end(text, at, at_comma)
-    return end, MATH_DELIMITER.sub("", text[at:end]).strip().strip("*").strip()
+    return end, as_written(text[at:end])
 
 
-def _last_paragraph(text: str) -> int:
-    """Where the last paragraph holding a letter or a digit starts (a rule `---` after it is none)."""
-    start, previous = 0, None
-    for gap in PARAGRAPH_BREAK.finditer(text):
-        if previous is not None and re.search(r"[^\W_]", text[previous:gap.start()]):
-            start = previous
-        previous = gap.end()
-    if previous is not None and re.search(r"[^\W_]", text[previous:]):
-        start = previous
-    return start
+def as_written(answer: str) -> str:
+    """An answer without its math delimiters (`$`, `\\(`) and markdown emphasis (`**42**`)."""
+    return MATH_DELIMITER.sub("", answer).strip().strip("*").strip()
+
+
+def _answer_line(line: str) -> bool:
+    """Whether a line states an answer by itself ("43", "**Tokyo**", "$x^2$", "(B)"), rather than following one."""
+    core = line.strip("*$ \t")
+    return (0 < len(core) <= BARE_LINE_LIMIT and not core.endswith((".", "!", "?", ":"))
+            and not END_MARK.fullmatch(line) and not FOLLOWS_AN_ANSWER.match(core) and len(core.split()) < 4)
 
 
 def _restated_after(text: str, at: int) -> bool:
-    """Whether a later line than the one holding text[at] states an answer by itself, as the last line: "The answer
-    is 42. Hmm, actually it is 43.\n43" ends on 43, which the last-line rule reads."""
+    """Whether the last line after the one holding text[at] states an answer by itself (_answer_line): "The answer
+    is 42. Hmm, actually it is 43.\n43" ends on 43, which the last-line rule reads. A rule (`---`) or an end mark is
+    no such line, nor the code a closing fence ends."""
     line_end = text.find("\n", at)
-    lines = [line.strip() for line in text[line_end:].splitlines() if re.search(r"[^\W_]", line)] \
-        if line_end >= 0 else []
-    return bool(lines) and not lines[-1].rstrip("*$ ").endswith((".", "!", "?", ":")) \
-        and not END_MARK.fullmatch(lines[-1])
+    later = [line.strip() for line in text[line_end:].splitlines() if line.strip()] if line_end >= 0 else []
+    while later and not later[-1].startswith(FENCE) and not re.search(r"[^\W_]", later[-1]):
+        later.pop()
+    return bool(later) and not later[-1].startswith(FENCE) and _answer_line(later[-1])
 
 
 def _after_retraction(text: str, at: int, why: str) -> tuple[str | None, str | None]:
-    """What a reply states after retracting its labelled answer (unboxed_answer.py reads its last number there): the
-    last line after text[at], read on the number or math span that ends it when it is a sentence ("So it's 43.");
-    (None, "retracted: ...") when nothing follows."""
-    lines = [line.strip() for line in text[at:].splitlines() if re.search(r"[^\W_]", line)]
+    """What a reply states after retracting its labelled answer, as unboxed_answer.py reads it: the number or math
+    span ending the last line when that is a sentence ("So it's 43.", "다시 계산하면 48이다."), else the last number
+    or span of what follows ("It should be 48 instead."), else that last line; (None, "retracted: ...") when nothing
+    follows."""
+    rest = text[RETRACTION_LEFTOVER.match(text, at).end():]
+    lines = [line.strip() for line in rest.splitlines() if re.search(r"[^\W_]", line)]
     if not lines:
         return None, f"retracted: {why[:80]}"
     last = re.sub(r"^[\s.,;:!?—–-]+", "", lines[-1])
-    token = LAST_TOKEN_ENDING.search(last)
-    if token is not None and token.start() > 0:
+    cut = max(0, len(last) - TAIL)
+    token = LAST_TOKEN_ENDING.search(last, cut)
+    if token is None or token.start() in (0, cut):  # a whole line, or a number the tail cut: read as the eval does
+        token = last_token(rest)
+    if token is not None and token.group(0) != last:
         return MATH_DELIMITER.sub("", token.group(0)).strip(), None
     return last, None
 
@@ -110,21 +136,22 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None) -> tu
     "12, obviously."). `accepts` (the caller's gold, when it holds a comma) may take the whole sentence instead of a
     list: "Tokyo, Japan", "Washington, D.C.". When the reply retracts the label ("The answer is 42. Wait, that is
     wrong. So it's 43."), what follows the retraction (_after_retraction). None where no label states an answer:
-    there is none, it is not in the last paragraph ("The answer is below.\n\n42"), a later line restates an answer
-    by itself ("... actually it is 43.\n43") or it introduces what follows ("The answer is as follows:"): the caller
-    then reads the reply by its own rule, its last line."""
+    there is none, it points elsewhere ("The answer is below.\n\n42"), the last line restates an answer by itself
+    ("... actually it is 43.\n43"; an explanation, list or sign-off after the label does not: _answer_line) or it
+    introduces what follows ("The answer is as follows:"): the caller then reads the reply by its own rule, its last
+    line."""
     text = as_seen(text)
     label = last_label(text)
     if label is None:
         return None
     at = LABEL_TO_ANSWER.match(text, label.end()).end()  # where the answer starts ("Final answer:\n\n**Tokyo**")
-    if at < _last_paragraph(text) or _restated_after(text, at):
+    if _restated_after(text, at):
         return None
     retraction = label_retraction(text, label)
     if retraction is not None:
         return _after_retraction(text, retraction.end(), retraction.group(0))
     end, stated = _clause(text, at)
-    if not stated or text.startswith(":", end):
+    if not stated or text.startswith(":", end) or STATES_NOTHING.match(stated):
         return None
     words = LABEL_WORDS.match(text, at)
     if KOREAN_HEDGE_IN.search(text[at:end]) or (words and QUALIFIER.search(words.group(0))):
@@ -137,7 +164,7 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None) -> tu
         return None, f"doubted: {sentence[:80]}"
     if accepts is not None and text.startswith(",", end):  # the sentence whole, and with its full stop ("D.C.")
         whole_end, whole = _clause(text, at, at_comma=False)
-        for form in (whole, MATH_DELIMITER.sub("", text[at:whole_end + 1]).strip().strip("*").strip()):
+        for form in (whole, as_written(text[at:whole_end + 1])):
             if accepts(form):
                 return form, None
     if LIST_AFTER.match(text, end) and not ASIDE_AFTER.match(text, end):

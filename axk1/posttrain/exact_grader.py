@@ -1,10 +1,10 @@
 """The "exact" kind's grader: a user's short answers that are not integers ("Tokyo", "3/4", "1,000", "\\sqrt{2}").
 
 The answer is read after the think block: the last \\boxed{}'s content if there is one, else what the last answer
-label of the last paragraph states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py,
-the evaluation's labels, hedges and retractions; a hedged, doubted or listed one is wrong; a later line stating an
-answer by itself wins), else the last non-empty line. It is
-right when, in this order:
+label states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py, the evaluation's
+labels, hedges and retractions; a hedged, doubted or listed one is wrong; a last line stating an answer by itself
+wins, an explanation after the label does not), else the last non-empty line without `$` or `**`. It is right when,
+in this order:
 1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
    (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
 2. both read as plain numbers (integers or decimals with optional digit-group commas, `a/b`, `\\frac{a}{b}`,
@@ -41,7 +41,7 @@ from fractions import Fraction
 from axk1.eval.integer_answer import WRAPPER, several_answers
 from axk1.eval.math_grader import last_boxed
 from axk1.eval.math_verify_client import math_verify_worker
-from axk1.eval.stated_answer import stated_answer
+from axk1.eval.stated_answer import as_written, stated_answer
 from axk1.text.reasoning import split_reasoning
 
 MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
@@ -49,6 +49,8 @@ _WRAPPED = re.compile(WRAPPER.pattern + r"([^{}]*)\}")  # `\text{Tokyo}`, `\math
 _NUMBER = re.compile(r"([+-]?)(?:\\[dt]?frac\{(\d+(?:\.\d+)?)\}\{(\d+(?:\.\d+)?)\}|\\[dt]?frac(\d)(\d)"
                      r"|(\d+(?:\.\d*)?|\.\d+)(?:/(\d+(?:\.\d+)?))?)")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
+_ONE_LETTER = re.compile(r"[A-Za-z]")
+_CHOICE = re.compile(r"\([ \t]*([A-Za-z])[ \t]*\)")
 _MATH_CHARS = re.compile(r"[0-9A-Za-z+\-*/^().{}\[\]=<>|!_' ]*")
 
 
@@ -155,20 +157,24 @@ def _plain(text: str) -> str:
 
 def read_answer(text: str, thinking: bool, gold: str | None = None) -> tuple[str | None, str | None]:
     """(the answer as written, None), or (None, why the labelled one is refused): after the think block, the last
-    \\boxed{}'s content; else what the last answer label of the last paragraph states (stated_answer, the
+    \\boxed{}'s content; else what the last answer label states (stated_answer, the
     evaluation's reading of "The answer is 43." and "답은 43이다.", hedges and retractions alike); else the last
-    non-empty line. (None, None) where there is none. A `gold` holding a comma ("Tokyo, Japan", "Washington, D.C.")
-    may match the labelled sentence whole, which otherwise reads as a list."""
+    non-empty line, its math delimiters and markdown emphasis taken off. (None, None) where there is none. A
+    bracketed letter, "(B)", is that letter when the gold is one letter. A `gold` holding a comma ("Tokyo, Japan",
+    "Washington, D.C.") may match the labelled sentence whole, which otherwise reads as a list."""
     part = split_reasoning(text, thinking).answer or ""
     boxed = last_boxed(part)
     if boxed is not None:
         return boxed, None
     accepts = (lambda form: exact_match(form, gold)) if gold is not None and "," in gold else None
     stated = stated_answer(part, accepts)
-    if stated is not None:
-        return stated
-    lines = [line for line in part.splitlines() if line.strip()]
-    return (lines[-1] if lines else None), None
+    if stated is None:  # the last line, as a label's clause is read: "**42**" and "$42$" state 42
+        lines = [line for line in part.splitlines() if line.strip()]
+        stated = (as_written(lines[-1]) or None) if lines else None, None
+    raw, refused = stated
+    if raw is not None and gold is not None and _ONE_LETTER.fullmatch(gold.strip()) and _CHOICE.fullmatch(raw):
+        raw = _CHOICE.fullmatch(raw).group(1)  # "(B)" for the gold "B": a choice's letter, not its brackets
+    return raw, refused
 
 
 def as_number(text: str) -> Fraction | None:
