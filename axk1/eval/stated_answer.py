@@ -15,7 +15,7 @@ import re
 from typing import Callable
 
 from axk1.eval.integer_answer import as_seen
-from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_MISTAKE_ENDING
+from axk1.eval.korean_answer_words import CLOSING_ENDING
 from axk1.eval.unboxed_answer import (DOUBT_AFTER, KOREAN_HEDGE_IN, LABEL_TO_ANSWER, LABEL_WORDS, MATH_DELIMITER,
                                       NUMBER, QUALIFIER, SENTENCE, SPAN, label_retraction, last_label,
                                       last_token)
@@ -50,8 +50,9 @@ FOLLOWS_AN_ANSWER = re.compile(
 # last line is its answer
 STATES_NOTHING = re.compile(r"(?i:(?:see|shown|given)[ \t]+)?(?i:below|above|as[ \t]+follows|the[ \t]+following"
                             r"|following|straightforward)(?![A-Za-z])")
-# What a retraction leaves of its sentence ("잠깐, 틀렸다." leaves "다."): no part of what follows
-RETRACTION_LEFTOVER = re.compile(rf"(?:{KOREAN_MISTAKE_ENDING}|{CLOSING_ENDING})?(?=[\s.,;:!?])[\s.,;:!?—–-]*")
+# What a retraction leaves of its sentence: the rest of its Korean word ("잠깐, 틀렸다." leaves "다.", "잘못
+# 계산했군요." "군요."; KOREAN_RETRACTION ends inside the word) and the punctuation after it; no part of what follows
+RETRACTION_LEFTOVER = re.compile(r"(?:[가-힣]{1,4})?(?=[\s.,;:!?])[\s.,;:!?—–-]*")
 # After a retraction, a last sentence that ends on a number or math span ("So it's 43.", "48이다.") states that
 # number. Searched only in the line's last TAIL characters: anchored at the end, a search from every start of a
 # long digit run would match the whole run each time (quadratic)
