@@ -204,13 +204,13 @@ def test_a_negated_or_asked_retraction_keeps_the_label():
     "이건 틀렸을 리가 없다" ("it cannot be wrong") and a mistake already fixed ("I made a mistake in step 3 earlier but
     fixed it.") retracted 42, or read the step number 3. A mistake that ends its clause still retracts."""
     _all_read_as(["The answer is 42. I don't think that is wrong.", "The answer is 42. No one can say that is wrong.",
-                   "답은 42이다. 이건 틀렸을 리가 없다.", "답은 42이다. 이건 틀렸다고 보지 않는다.",
-                   "The answer is 42. I made a mistake in step 3 earlier but fixed it.",
-                   "The answer is 42. I made a mistake earlier in step 2, but the final answer stands.",
-                   "The answer is 42. I made a mistake, but the final answer stands.",
-                   "답은 42이다. 앞에서 실수가 있었지만 고쳤다.", "답은 42이다. 잘못 계산했지만 바로잡았다."], 42)
+                 "답은 42이다. 이건 틀렸을 리가 없다.", "답은 42이다. 이건 틀렸다고 보지 않는다.",
+                 "The answer is 42. I made a mistake in step 3 earlier but fixed it.",
+                 "The answer is 42. I made a mistake earlier in step 2, but the final answer stands.",
+                 "The answer is 42. I made a mistake, but the final answer stands.",
+                 "답은 42이다. 앞에서 실수가 있었지만 고쳤다.", "답은 42이다. 잘못 계산했지만 바로잡았다."], 42)
     _all_read_as(["The answer is 42. I made a mistake.\nIt is 43.", "답은 42이다. 실수가 있었다. 43이다.",
-                   "The answer is 42. I made a mistake in the last step. It is 43."], 43)
+                 "The answer is 42. I made a mistake in the last step. It is 43."], 43)
 
 
 def test_a_mistake_or_a_wrong_after_another_clause_still_retracts():
@@ -220,17 +220,17 @@ def test_a_mistake_or_a_wrong_after_another_clause_still_retracts():
     A mistake with a contrast or a fix after it keeps 42 (some of these kept it before too: they guard the wider
     rule), and "the corrected value" is no fix of 42."""
     _all_read_as(["The answer is 42. Wait, I made a mistake in computing the sum. It is 48.",
-                   "The answer is 42. Wait, I made a mistake with the sign. It is 48.",
-                   "The answer is 42. I made a mistake here. It should be 48.",
-                   "The answer is 42. Plugging back in doesn't work — that is wrong. So it is 48.",
-                   "The answer is 42. Hmm, not quite – that is wrong. So it is 48.",
-                   "The answer is 42. Hmm, not quite - that is wrong. So it is 48.",
-                   "The answer is 42. I made a mistake in step 2; the corrected value is 48.",
-                   "정답은 42입니다. 잘못 계산했군요. 다시 하면 48입니다.", "정답은 42입니다. 잘못 계산했었다. 다시 하면 48입니다.",
-                   "정답은 42입니다. 잘못 계산했구나. 다시 하면 48입니다.", "정답은 42입니다. 실수를 했었네. 다시 하면 48입니다.",
-                   "정답은 42입니다. 잠깐, 틀렸다 확인하지 않은 경우가 있다. 따라서 48"], 48)
+                 "The answer is 42. Wait, I made a mistake with the sign. It is 48.",
+                 "The answer is 42. I made a mistake here. It should be 48.",
+                 "The answer is 42. Plugging back in doesn't work — that is wrong. So it is 48.",
+                 "The answer is 42. Hmm, not quite – that is wrong. So it is 48.",
+                 "The answer is 42. Hmm, not quite - that is wrong. So it is 48.",
+                 "The answer is 42. I made a mistake in step 2; the corrected value is 48.",
+                 "정답은 42입니다. 잘못 계산했군요. 다시 하면 48입니다.", "정답은 42입니다. 잘못 계산했었다. 다시 하면 48입니다.",
+                 "정답은 42입니다. 잘못 계산했구나. 다시 하면 48입니다.", "정답은 42입니다. 실수를 했었네. 다시 하면 48입니다.",
+                 "정답은 42입니다. 잠깐, 틀렸다 확인하지 않은 경우가 있다. 따라서 48"], 48)
     _all_read_as(["The answer is 42. Earlier I made a mistake, which I corrected.",
-                   "The answer is 42. (I made a mistake in an earlier draft.)",
-                   "The answer is 42. I made a mistake in step 3, although the final answer stands.",
-                   "The answer is 42. I made a mistake earlier; it is fixed above.",
-                   "답은 42이다. 잘못 계산했는데 바로잡았다.", "답은 42이다. 실수가 있었고 고쳤다."], 42)
+                 "The answer is 42. (I made a mistake in an earlier draft.)",
+                 "The answer is 42. I made a mistake in step 3, although the final answer stands.",
+                 "The answer is 42. I made a mistake earlier; it is fixed above.",
+                 "답은 42이다. 잘못 계산했는데 바로잡았다.", "답은 42이다. 실수가 있었고 고쳤다."], 42)
