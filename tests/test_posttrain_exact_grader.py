@@ -322,3 +322,38 @@ def test_the_last_line_is_read_without_emphasis_or_math_delimiters_and_a_bracket
         assert _unboxed(gold, reply).reward == 1.0, reply
     assert _unboxed("Tokyo", "Work.\n\n**Tokyo.**").status == "wrong"  # punctuation still counts
     assert _unboxed("A", "Work.\n\n(B)").status == "wrong"
+
+
+@pytest.mark.parametrize("reply", ["The answer is 42. Wait, that is wrong", "정답은 42이다. 잠깐, 틀렸다",
+                                   "The answer is 42. I made a mistake",
+                                   "The answer is 42. Hmm, that's incorrect(sign error). It is 48.",
+                                   "The answer is 42. Wait, that is wrong—it is 48.", "정답은 42이다. 잠깐, 틀렸다48"])
+def test_a_retraction_at_the_end_or_before_a_dash_or_bracket_is_read_not_raised(reply):
+    """Review 37c: what a retraction leaves of its sentence was matched with a required lookahead, so a retraction
+    ending the reply, or followed by a dash, a bracket or a digit, raised AttributeError out of the reward (one such
+    completion stopped the RL step's scoring). Each is read: retracted, or the number after it."""
+    result = _unboxed("48", reply)
+    assert result.status in ("correct", "wrong"), result
+    assert _unboxed("42", reply).status == "wrong"
+
+
+def test_a_value_alone_on_the_last_line_overrides_an_earlier_label():
+    """Review 37c: with the last-paragraph rule gone, a label early in the reasoning outranked the value the reply
+    ends on ("... With the carry we get\n\n42."): a value alone on the last line, with a full stop or as `x = 42`,
+    is the reply's answer (what it was scored by before this session); sign-offs and working lines still are not."""
+    for gold, reply in [("42", "The answer is 40 if we forget the carry. With the carry we get\n\n42."),
+                        ("42", "A naive answer: 40.\n\nThe correct value is\n42."),
+                        ("42", "Final answer: 40? No.\n\nRecomputing:\n\n42."),
+                        ("x = 42", "The answer is not 40, as one might think.\n\nComputing 6 times 7 gives\n\nx = 42")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    for reply in ["The answer is 42.\nVerification: 6 × 7 = 42 ✓", "The answer is 42.\n\n(6 × 7 = 42)",
+                  "The answer is 42.\n\nThank you."]:
+        assert _unboxed("42", reply).reward == 1.0, reply
+
+
+def test_a_fraction_after_a_retraction_is_read_whole():
+    """Review 37c: "It is 3/4." after a retraction was read as its denominator, 4: wrong for 3/4, and right for a
+    gold of 4."""
+    reply = "The answer is 1/2. Wait, that is wrong. It is 3/4."
+    assert _unboxed("3/4", reply).reward == 1.0
+    assert _unboxed("4", "The answer is 42. Wait, that is wrong. It is 3/4.").status == "wrong"

@@ -38,6 +38,7 @@ KOREAN_ENDING = re.compile(rf"{CLOSING_ENDING}$")
 BARE_LINE_LIMIT = 40
 END_MARK = re.compile(r"[$\s*]*(?:\\(?:blacksquare|square|Box|qed)|QED|Q\.E\.D\.?|∎|□|■)[$\s*.]*", re.I)
 FENCE = ("```", "~~~")
+BARE_VALUE = re.compile(r"(?:[A-Za-z][ \t]*=[ \t]*)?-?[0-9][0-9,./^]*")  # "42", "3/4", "1,000", "x = 42"
 FOLLOWS_AN_ANSWER = re.compile(
     r"[-*+•>|][ \t]|\||[0-9]+[.)][ \t]"  # a bullet, a quote, a table row, a numbered item
     r"|[^\W\d_][^\n:]{0,30}:(?:\s|$)"  # a label of its own: "Note: ...", "Source: ...", "검산: ..."
@@ -52,11 +53,13 @@ STATES_NOTHING = re.compile(r"(?i:(?:see|shown|given)[ \t]+)?(?i:below|above|as[
                             r"|following|straightforward)(?![A-Za-z])")
 # What a retraction leaves of its sentence: the rest of its Korean word ("잠깐, 틀렸다." leaves "다.", "잘못
 # 계산했군요." "군요."; KOREAN_RETRACTION ends inside the word) and the punctuation after it; no part of what follows
-RETRACTION_LEFTOVER = re.compile(r"(?:[가-힣]{1,4})?(?=[\s.,;:!?])[\s.,;:!?—–-]*")
+RETRACTION_LEFTOVER = re.compile(r"(?:[가-힣]{1,4}(?=[\s.,;:!?—–-]|$))?[\s.,;:!?—–-]*")  # (it always matches)
 # After a retraction, a last sentence that ends on a number or math span ("So it's 43.", "48이다.") states that
 # number. Searched only in the line's last TAIL characters: anchored at the end, a search from every start of a
 # long digit run would match the whole run each time (quadratic)
-LAST_TOKEN_ENDING = re.compile(rf"(?:{SPAN}|{NUMBER})(?=[ \t*]*{CLOSING_ENDING}?[ \t*]*[.!]?[ \t*]*$)")
+# A fraction ("It is 3/4.") is read whole, never as its denominator
+LAST_TOKEN_ENDING = re.compile(rf"(?:{SPAN}|-?[0-9]+/[0-9]+|(?<![0-9/.]){NUMBER})"
+                               rf"(?=[ \t*]*(?:{CLOSING_ENDING})?[ \t*]*[.!]?[ \t*]*$)")
 TAIL = 400
 _OPENING, _CLOSING = "([{", ")]}"
 
@@ -92,8 +95,11 @@ def as_written(answer: str) -> str:
 
 
 def _answer_line(line: str) -> bool:
-    """Whether a line states an answer by itself ("43", "**Tokyo**", "$x^2$", "(B)"), rather than following one."""
+    """Whether a line states an answer by itself ("43", "**Tokyo**", "$x^2$", "(B)"), rather than following one; a
+    value alone, with a full stop or as `x = 42` ("... With the carry we get\n\n42."), is one too."""
     core = line.strip("*$ \t")
+    if BARE_VALUE.fullmatch(core.removesuffix(".").rstrip("*$ \t")):
+        return True
     return (0 < len(core) <= BARE_LINE_LIMIT and not core.endswith((".", "!", "?", ":"))
             and not END_MARK.fullmatch(line) and not FOLLOWS_AN_ANSWER.match(core) and len(core.split()) < 4)
 
