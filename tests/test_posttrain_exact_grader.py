@@ -357,3 +357,12 @@ def test_a_fraction_after_a_retraction_is_read_whole():
     reply = "The answer is 1/2. Wait, that is wrong. It is 3/4."
     assert _unboxed("3/4", reply).reward == 1.0
     assert _unboxed("4", "The answer is 42. Wait, that is wrong. It is 3/4.").status == "wrong"
+
+
+def test_a_colon_after_the_labels_emphasis_is_a_label():
+    """Review 37c: `**Final Answer**: 42` (the emphasis closed before the colon, as models often write it) was no
+    label, so the whole line was compared and a right answer scored wrong; `**Final Answer:** 42` was read."""
+    for gold, reply in [("42", "**Final Answer**: 42"), ("42", "Work.\n\n**Final Answer**: 42\n\nBecause 6*7."),
+                        ("Tokyo", "**Answer**: Tokyo"), ("서울", "**정답**: 서울")]:
+        assert _unboxed(gold, reply).reward == 1.0, reply
+    assert _unboxed("43", "**Final Answer**: 42").status == "wrong"

@@ -45,10 +45,11 @@ HAS_EXPONENT = re.compile(r"[ \t]*\^|[eE][+-]?[0-9]")
 # Each alternative starts with the letter it needs, its word boundary checked once that letter is read (`\bans` is
 # `[Aa](?<!\w.)ns`), so the engine skips at C speed to where a label may start: the whole text is searched (a label
 # 4,000 characters before the end was missed when only a tail was), and `(?i:\b...` took 2-5 s for 10 MB of prose.
-TEXT_LABEL = re.compile(r"[Aa](?<!\w.)(?i:nswer\s*(?:is(?:\b|(?=n['’]t\b))|:|=)|ns\s*:)"
-                        r"|[Ff](?<!\w.)(?i:inal\s+answer\s*(?:is(?:\b|(?=n['’]t\b))|:|=)"
+# A colon may follow the label's closing emphasis (`**Final Answer**: 42`, `**정답**: 서울`)
+TEXT_LABEL = re.compile(r"[Aa](?<!\w.)(?i:nswer\s*(?:is(?:\b|(?=n['’]t\b))|\**:|=)|ns\s*\**:)"
+                        r"|[Ff](?<!\w.)(?i:inal\s+answer\s*(?:is(?:\b|(?=n['’]t\b))|\**:|=)"
                         r"|(?P<bare>inal\s+answer)(?=[\s*$]*\d))"
-                        r"|[정답최](?<![가-힣].)(?:(?<=최)종\s*(?:정답|답)|(?<=정)답|(?<=답))\s*(?:은|는|:|=)")  # not `대답은`
+                        r"|[정답최](?<![가-힣].)(?:(?<=최)종\s*(?:정답|답)|(?<=정)답|(?<=답))\s*(?:은|는|\**:|=)")  # not `대답은`
 LABEL_TO_ANSWER = re.compile(r"[\s*:,]*")  # `**Answer:** 42`, `The answer is: $42$`, `The answer is, maybe, 43`
 # Words between the label and its number that make it no answer: a negation ("The answer is not 43", "isn't 43",
 # "definitely not 43"; "not 42 but 43" is 43) or a hedge ("either 42 or 43", "maybe 43", "at least 43", "about 43").
