@@ -366,3 +366,15 @@ def test_a_colon_after_the_labels_emphasis_is_a_label():
                         ("Tokyo", "**Answer**: Tokyo"), ("서울", "**정답**: 서울")]:
         assert _unboxed(gold, reply).reward == 1.0, reply
     assert _unboxed("43", "**Final Answer**: 42").status == "wrong"
+
+
+def test_a_closing_line_that_is_no_answer_leaves_the_label_and_a_check_mark_is_no_part_of_one():
+    """Review 37c: a short closing line without a full stop overrode a right label: Korean sign-offs, a heading, a
+    reported check ("Answer verified ✅", "검산 완료"), "References"; and "42 ✓" was compared with its check mark. A
+    value alone still overrides the label (43 is wrong for 42)."""
+    for tail in ["감사합니다", "도움이 되었길 바랍니다", "Enjoy", "Happy studying", "## Summary", "Answer verified ✅",
+                 "42 ✓", "**42** ✓", "References", "검산 완료"]:
+        assert _unboxed("42", f"The answer is 42.\n\n{tail}").reward == 1.0, tail
+    assert _unboxed("42", "Work.\n\n42 ✓").reward == 1.0
+    for tail in ["43", "**43**", "43 ✓"]:
+        assert _unboxed("42", f"The answer is 42.\n\n{tail}").status == "wrong", tail

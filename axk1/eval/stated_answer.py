@@ -40,11 +40,13 @@ END_MARK = re.compile(r"[$\s*]*(?:\\(?:blacksquare|square|Box|qed)|QED|Q\.E\.D\.
 FENCE = ("```", "~~~")
 BARE_VALUE = re.compile(r"(?:[A-Za-z][ \t]*=[ \t]*)?-?[0-9][0-9,./^]*")  # "42", "3/4", "1,000", "x = 42"
 FOLLOWS_AN_ANSWER = re.compile(
-    r"[-*+•>|][ \t]|\||[0-9]+[.)][ \t]"  # a bullet, a quote, a table row, a numbered item
+    r"[-*+•>|][ \t]|\||[0-9]+[.)][ \t]|#+[ \t]"  # a bullet, a quote, a table row, a numbered item, a heading
     r"|[^\W\d_][^\n:]{0,30}:(?:\s|$)"  # a label of its own: "Note: ...", "Source: ...", "검산: ..."
     r"|\([^)]*[^\W\d_]{2}"  # an aside in brackets: "(capital of France)"; "(B)" and "(1, 2)" are answers
     r"|(?i:thanks?|thank[ \t]+you|cheers|regards|best|good[ \t]+luck|hope[ \t]+(?:this|it)[ \t]+helps"
-    r"|therefore|thus|hence|so)(?![A-Za-z])"  # a sign-off, or a connective ("Therefore, 42") that restates it
+    r"|enjoy|happy[ \t]+[a-z]+|references|sources?|therefore|thus|hence|so)(?![A-Za-z])"  # a sign-off, a heading
+    r"|감사합니다|고맙습니다|도움이[ \t]*되"  # word or a connective ("Therefore, 42") that restates it; Korean sign-offs
+    r"|.*(?i:verified|checked)|.*(?:확인|검산)[ \t]*완료"  # a check reported ("Answer verified ✅", "검산 완료")
     r"|.*=")
 # A label that states nothing but points elsewhere ("The answer is below.", "Answer: see below", "The answer is as
 # follows.", "The answer is straightforward once we factor."; not "simple", which may start an answer): the reply's
@@ -90,8 +92,9 @@ def _clause(text: str, at: int, at_comma: bool = True) -> tuple[int, str]:
 
 
 def as_written(answer: str) -> str:
-    """An answer without its math delimiters (`$`, `\\(`) and markdown emphasis (`**42**`)."""
-    return MATH_DELIMITER.sub("", answer).strip().strip("*").strip()
+    """An answer without its math delimiters (`$`, `\\(`), markdown emphasis (`**42**`) and a check mark after it
+    (`42 ✓`)."""
+    return MATH_DELIMITER.sub("", answer).strip().rstrip("✓✔✅ \t").strip().strip("*").strip()
 
 
 def _answer_line(line: str) -> bool:
