@@ -46,7 +46,7 @@ import re
 import unicodedata
 
 from axk1.data.latin_alphabets import accented_letters, choose_reading, is_latin, odd_in_words
-from axk1.data.script_readings import script_reading, thai_reading
+from axk1.data.script_readings import script_reading, strict_decode, thai_reading
 from axk1.text.korean import hangul_ratio, is_hangul, korean_script_ratio
 
 _META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -189,7 +189,7 @@ def _latin_reading(payload: bytes, guess: str, guessed: str) -> tuple[str, str] 
     ä ö ü ß are the same bytes in CP1250 and CP1257)."""
     readings = {guess: guessed}
     for codec in _LATIN_READINGS:
-        if codec not in readings and (text := _strict(payload, codec)) is not None and _reads_as_html(text):
+        if codec not in readings and (text := strict_decode(payload, codec)) is not None and _reads_as_html(text):
             readings[codec] = text
     chosen = choose_reading(readings, guess)
     if chosen is None:
@@ -338,9 +338,9 @@ def _mixed(payload: bytes, main: str, minority: str) -> str | None:
     for m in _NON_ASCII.finditer(payload):
         parts.append(payload[pos:m.start()].decode("ascii"))
         pos, run = m.end(), m.group()
-        text = _strict(run, main)
+        text = strict_decode(run, main)
         if text is None or not _all_hangul(text):
-            other = _strict(run, minority)
+            other = strict_decode(run, minority)
             if other is not None and (text is None or _all_hangul(other)):
                 text, taken = other, taken + len(run)
         if text is None:
@@ -355,13 +355,6 @@ def _mixed(payload: bytes, main: str, minority: str) -> str | None:
 
 # a run of non-ASCII bytes, with the ASCII letter after a byte where CP949 uses one as a second byte (똠 is 8C 63)
 _NON_ASCII = re.compile(rb"(?:[\x80-\xff][A-Za-z]?)+")
-
-
-def _strict(data: bytes, codec: str) -> str | None:
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError:
-        return None
 
 
 def _all_hangul(text: str) -> bool:

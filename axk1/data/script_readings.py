@@ -119,7 +119,8 @@ def reads_as_vietnamese(text: str) -> bool:
     return letters <= VIETNAMESE and len(letters & set(VIETNAMESE_COMMONEST)) >= 2
 
 
-def _strict(data: bytes, codec: str) -> str | None:
+def strict_decode(data: bytes, codec: str) -> str | None:
+    """`data` read in `codec`, or None where a byte does not decode in it."""
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
@@ -131,22 +132,22 @@ def script_reading(payload: bytes, guess: str, guessed: str) -> tuple[str, str] 
     CP1258 (the guess, or CP1252 that replaced it, read it as "Nôòi"); for a guess of a Greek or Cyrillic codepage,
     the first of CP1253, ISO-8859-7 and CP1251 that reads as its script (Greek CP1253 pages were read as CP1251 and
     KOI8-R, "ЕрйкпйнщнЯб"). None, the guess's own rules going on, else. The caller asks that it reads as HTML."""
-    if (vietnamese := _strict(payload, "cp1258")) is not None and reads_as_vietnamese(vietnamese):
+    if (vietnamese := strict_decode(payload, "cp1258")) is not None and reads_as_vietnamese(vietnamese):
         return vietnamese, "cp1258"
     script = SCRIPT_OF.get(guess)
     if script is None or script == "thai" or reads_as(guessed, script):
         return None
     return next(((text, codec) for codec in ("cp1253", "iso8859-7", "cp1251")
-                 if (text := _strict(payload, codec)) is not None and reads_as(text, SCRIPT_OF[codec])), None)
+                 if (text := strict_decode(payload, codec)) is not None and reads_as(text, SCRIPT_OF[codec])), None)
 
 
 def thai_reading(payload: bytes) -> str | None:
     """The page as CP874 when it reads as Thai and its CP949 reading is no Korean of Hangul alone: Thai read as
     CP949 mixes Hangul with Hanja, kana and symbols ("뼙鬼蘆 輸㏅촹쨔"); a Thai page whose runs of letters were all
     of even length was read so, or as CP932 halfwidth katakana. The caller asks that it reads as HTML."""
-    text = _strict(payload, "cp874")
+    text = strict_decode(payload, "cp874")
     if text is None or not reads_as(text, "thai"):
         return None
-    korean = _strict(payload, "cp949")
+    korean = strict_decode(payload, "cp949")
     hangul_alone = korean is not None and all(is_hangul(ch) or ch.isascii() or not ch.isalpha() for ch in korean)
     return None if hangul_alone else text

@@ -39,7 +39,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.site_near_copies import NearCopies, copy_lines, signature
+from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
@@ -228,12 +228,7 @@ class _Pages:
         self.records: Counter = Counter()   # page (a root) -> its records; filled by count()
 
     def find(self, node: tuple) -> tuple:
-        root = node
-        while self.parent.setdefault(root, root) != root:
-            root = self.parent[root]
-        while node != root:  # path compression
-            self.parent[node], node = root, self.parent[node]
-        return root
+        return find_root(self.parent, node)
 
     def add(self, record: tuple, texts: list[str]) -> None:
         self.occurrences.append(record)

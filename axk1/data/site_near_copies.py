@@ -73,6 +73,17 @@ def _alike(a: bytes, b: bytes) -> bool:
     return same >= SIMILAR * HASHES
 
 
+def find_root(parent: dict, node):
+    """The root of `node` in a union-find kept as child -> parent links (a node without a link is its own root),
+    compressing the path it walked; site_boilerplate's joining of a page's records uses it too."""
+    root = node
+    while parent.get(root, root) != root:
+        root = parent[root]
+    while node != root:
+        parent[node], node = root, parent[node]
+    return root
+
+
 class NearCopies:
     """Groups of near-copy pages of each site: pages given with their signatures, then grouped a site at a time."""
 
@@ -97,12 +108,7 @@ class NearCopies:
         self.sigs.clear()
 
     def find(self, page):
-        root = page
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while page != root:  # path compression
-            self.parent[page], page = root, self.parent[page]
-        return root
+        return find_root(self.parent, page)
 
     def joined(self) -> bool:
         return bool(self.parent)
