@@ -6,7 +6,9 @@ the same labels for one integer and refuses anything else. The labels, their cla
 retractions are that module's (docs/evaluation.md, "AIME 2025": its Grading paragraph), so the two graders read a
 reply alike; only what is read after the label differs: here the clause as written, for the exact grader to compare
 (a comma in brackets does not end it), and only a label no last line overrides by stating an answer by itself (the
-exact grader's fallback is the last line, where the evaluation's is the last number).
+exact grader's fallback is the last line, where the evaluation's is the last number). After a retraction this reward
+is stricter than the evaluation: a hedged replacement is no answer (HEDGED_BEFORE), and a word answer is read after
+its copula ("It's Tokyo.": WORD_AFTER_COPULA).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from axk1.eval.integer_answer import as_seen
 from axk1.eval.korean_answer_words import CLOSING_ENDING
 from axk1.eval.unboxed_answer import (DOUBT_AFTER, KOREAN_HEDGE_IN, LABEL_TO_ANSWER, LABEL_WORDS, MATH_DELIMITER,
                                       NUMBER, QUALIFIER, SENTENCE, SPAN, label_retraction, last_label,
-                                      last_token)
+                                      last_token, named_over_negated)
 
 # The clause ends at a comma (", " : "The answer is 42, since 6 * 7 = 42" states 42), so a list after it would read
 # as its first item: "Tokyo, Kyoto.", "42, 43", "42, or 43", "43; 44" state several answers, which gains nothing.
@@ -63,6 +65,23 @@ RETRACTION_LEFTOVER = re.compile(r"(?:[가-힣]{1,4}(?=[\s.,;:!?—–-]|$))?[\s
 LAST_TOKEN_ENDING = re.compile(rf"(?:{SPAN}|-?[0-9]+/[0-9]+|(?<![0-9/.]){NUMBER})"
                                rf"(?=[ \t*]*(?:{CLOSING_ENDING})?[ \t*]*[.!]?[ \t*]*$)")
 TAIL = 400
+# The RL reward's own rule (not the evaluation's, which reads what follows a retraction by its last-number rule and
+# so takes any hedge): a retracted answer's replacement hedged as a label's answer would be ("It is probably 48.",
+# "maybe 48", "It's about 48.", "48, probably.", "48?", "아마 48이다", "48일 수도 있다") earns nothing, as "The
+# answer is probably 48" does not; else retracting a firm answer would be the way around that rule. A hedge word
+# within the three words before the value (in its clause) counts; "I forgot about the carry, so it is 48" has none.
+HEDGE_WORD = (r"(?i:(?<![A-Za-z])(?:either|possibly|maybe|perhaps|probably|likely|about|approximately|approx|around"
+              r"|roughly|nearly|almost|at[ \t]+(?:least|most))(?![A-Za-z'’]))")
+HEDGED_BEFORE = re.compile(rf"{HEDGE_WORD}(?:[ \t]+[A-Za-z'’]+){{0,3}}[ \t*$]*$")
+# After a retraction, a word answer (the caller's gold has no digit) is read from a last sentence that is a copula and
+# the value, a negated alternative allowed ("It's Tokyo.", "The capital of Japan is Tokyo.", "So it is Tokyo, not
+# Kyoto.", "수도는 도쿄입니다."); any other last sentence ("It's Tokyo, I think.") is compared whole, as before
+WORD_AFTER_COPULA = re.compile(
+    r"(?i:(?:(?:so|then|thus|hence|therefore|actually|no|oh|hmm|ok|okay|well)[ \t]*,?[ \t]+)*"
+    r"(?:it|that|this|the[ \t]+[a-z]+(?:[ \t]+[a-z]+){0,3})(?:['’]s|[ \t]+(?:is|was|should[ \t]+be|must[ \t]+be)))"
+    r"[ \t]+[*$]*(?P<value>[^\s.!?,;:*$][^.!?,;:*$\n]{0,60}?)[*$]*"
+    r"(?:[ \t]*,?[ \t]*(?i:not|rather[ \t]+than|instead[ \t]+of)[ \t]+[^.!?,;\n]{1,60})?[ \t]*[.!]?"
+    r"|(?:[^\s.!?]{1,20}(?:은|는)[ \t]+)?(?P<korean>[^\s.!?]{1,30}?)(?:입니다|이다)[.!]?")
 _OPENING, _CLOSING = "([{", ")]}"
 
 
@@ -118,26 +137,56 @@ def _restated_after(text: str, at: int) -> bool:
     return bool(later) and not later[-1].startswith(FENCE) and _answer_line(later[-1])
 
 
-def _after_retraction(text: str, at: int, why: str) -> tuple[str | None, str | None]:
+def _hedged(text: str, start: int, end: int) -> str | None:
+    """The sentence of `text` holding the value text[start:end] when it hedges it (HEDGED_BEFORE, DOUBT_AFTER,
+    KOREAN_HEDGE_IN); None where it does not."""
+    sentence_start = max(text.rfind(c, max(0, start - 300), start) for c in ".!?\n") + 1
+    clause_start = max(sentence_start, max(text.rfind(c, sentence_start, start) for c in ",;:") + 1)
+    sentence = text[sentence_start:start] + SENTENCE.match(text, start).group(0)
+    if (HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGE_IN.search(sentence)
+            or DOUBT_AFTER.search(sentence, start - sentence_start + max(0, end - start - 1))):
+        return sentence.strip()
+    return None
+
+
+def _after_retraction(text: str, at: int, why: str, words: bool) -> tuple[str | None, str | None]:
     """What a reply states after retracting its labelled answer, as unboxed_answer.py reads it: the number or math
     span ending the last line when that is a sentence ("So it's 43.", "다시 계산하면 48이다."), else the last number
-    or span of what follows ("It should be 48 instead."), else that last line; (None, "retracted: ...") when nothing
-    follows."""
+    or span of what follows ("It should be 48 instead."), the value named before a negated one ("It is 48, not
+    42.": named_over_negated), else that last line; (None, "retracted: ...") when nothing follows, (None, "hedged:
+    ...") when the value is hedged (HEDGED_BEFORE). `words` (the caller's gold is a word): a last sentence that is a
+    copula and the value (WORD_AFTER_COPULA) states that value."""
     rest = text[RETRACTION_LEFTOVER.match(text, at).end():]
     lines = [line.strip() for line in rest.splitlines() if re.search(r"[^\W_]", line)]
     if not lines:
         return None, f"retracted: {why[:80]}"
     last = re.sub(r"^[\s.,;:!?—–-]+", "", lines[-1])
+    sentence = re.split(r"(?<=[.!?])\s+", last)[-1].strip()
+    if words and len(sentence) <= TAIL:  # a short sentence, read whole: never a fragment of a long one
+        copula = WORD_AFTER_COPULA.fullmatch(sentence)
+        if copula is not None:
+            value = as_written(copula.group("value") or copula.group("korean"))
+            if (HEDGED_BEFORE.search(sentence, 0, sentence.find(value)) or re.match(HEDGE_WORD, value)
+                    or KOREAN_HEDGE_IN.search(sentence)):  # "It's probably Tokyo."
+                return None, f"hedged: {sentence[:80]}"
+            return value, None
     cut = max(0, len(last) - TAIL)
-    token = LAST_TOKEN_ENDING.search(last, cut)
+    token, source = LAST_TOKEN_ENDING.search(last, cut), last
     if token is None or token.start() in (0, cut):  # a whole line, or a number the tail cut: read as the eval does
-        token = last_token(rest)
-    if token is not None and token.group(0) != last:
-        return MATH_DELIMITER.sub("", token.group(0)).strip(), None
+        token, source = last_token(rest), rest
+    if token is None:
+        return last, None
+    start, end = named_over_negated(source, token.start()) or token.span()
+    hedge = _hedged(source, start, end)
+    if hedge is not None:
+        return None, f"hedged: {hedge[:80]}"
+    if source[start:end] != last:
+        return MATH_DELIMITER.sub("", source[start:end]).strip(), None
     return last, None
 
 
-def stated_answer(text: str, accepts: Callable[[str], bool] | None = None) -> tuple[str | None, str | None] | None:
+def stated_answer(text: str, accepts: Callable[[str], bool] | None = None,
+                  words: bool = False) -> tuple[str | None, str | None] | None:
     """What the last answer label of `text` (a reply's answer part, no box in it) states: (the clause after it,
     None), its math delimiters (`$`, `\\(`), markdown emphasis, a Korean copula (`43이다` is 43) and lowercase words
     before a number ("therefore 43") taken off; (None, why it is no answer) when the label's words or clause hedge or
@@ -145,7 +194,8 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None) -> tu
     "43?") or it lists several ("Tokyo, Kyoto"; a comma in brackets, "(1, 2)", lists nothing, nor an aside,
     "12, obviously."). `accepts` (the caller's gold, when it holds a comma) may take the whole sentence instead of a
     list: "Tokyo, Japan", "Washington, D.C.". When the reply retracts the label ("The answer is 42. Wait, that is
-    wrong. So it's 43."), what follows the retraction (_after_retraction). None where no label states an answer:
+    wrong. So it's 43."), what follows the retraction (_after_retraction; `words`: the caller's gold is a word, read
+    after a copula there: "It's Tokyo."). None where no label states an answer:
     there is none, it points elsewhere ("The answer is below.\n\n42"), the last line restates an answer by itself
     ("... actually it is 43.\n43"; an explanation, list or sign-off after the label does not: _answer_line) or it
     introduces what follows ("The answer is as follows:"): the caller then reads the reply by its own rule, its last
@@ -159,7 +209,7 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None) -> tu
         return None
     retraction = label_retraction(text, label)
     if retraction is not None:
-        return _after_retraction(text, retraction.end(), retraction.group(0))
+        return _after_retraction(text, retraction.end(), retraction.group(0), words)
     end, stated = _clause(text, at)
     if not stated or text.startswith(":", end) or STATES_NOTHING.match(stated):
         return None

@@ -143,6 +143,22 @@ MISTAKE_SENTENCE = re.compile(r"[^.!?\n]{0,200}")
 CLAUSE_CUT = ".!?\n,;:—–"
 
 
+# After a retraction, a sentence that names the new answer against the retracted one ("It is 48, not 42.", "6*8 is 48
+# rather than 42.", "48 instead of 42") ends on the number it rejects: the value named before the negation is read.
+# Not inside a number, a power or a subscript (`2^{10}, not 42` names no value of its own)
+VALUE = rf"{SPAN}|-?[0-9]+/[0-9]+|{NUMBER}"
+NAMED_NOT = re.compile(rf"(?<![0-9/.,^{{_])(?:{VALUE})(?=[ \t*]*(?:,[ \t]*(?i:not)|[ \t,]+(?i:rather[ \t]+than"
+                       rf"|instead[ \t]+of))[ \t]+[*$]*$)", re.S)
+
+
+def named_over_negated(text: str, at: int) -> tuple[int, int] | None:
+    """(start, end) of the value a sentence names right before negating the one at text[at] ("48, not 42", "48
+    rather than 42", "48 instead of 42"); None where that one is not negated so. Searched in the 400 characters
+    before it, so a long text is not scanned again."""
+    named = NAMED_NOT.search(text, max(0, at - 400), at)
+    return named.span() if named is not None else None
+
+
 class Labelled(NamedTuple):
     answer: str | None  # the integer as written (`70 2` when hedged); None when the label states no one integer
     stated: str  # what the label is followed by, to the end of its clause, without math delimiters
@@ -323,7 +339,12 @@ def unboxed_answer(text: str) -> tuple[str | None, str | None]:
     if labelled is not None:
         retracted = label_retraction(text, label)
         if retracted is not None:  # "The answer is 42. Wait, that is wrong. So it's 43.": what follows is read
-            after = unboxed_answer(text[retracted.end():])
+            rest = text[retracted.end():]
+            after = unboxed_answer(rest)
+            token = last_token(rest) if after[0] is not None and last_label(rest) is None else None
+            named = named_over_negated(rest, token.start()) if token and after[0] == token.group(0) else None
+            if named is not None:  # "It is 48, not 42.": 48, the value the reply names, not the one it rejects
+                after = rest[named[0]:named[1]], None
             return after if after != (None, None) else (None, f"retracted: {retracted.group(0)[:80]}")
     if labelled is not None:
         return (labelled.answer, None) if labelled.answer is not None else (None, f"not one integer: "

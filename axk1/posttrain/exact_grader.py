@@ -2,8 +2,10 @@
 
 The answer is read after the think block: the last \\boxed{}'s content if there is one, else what the last answer
 label states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py, the evaluation's
-labels, hedges and retractions; a hedged, doubted or listed one is wrong; a last line stating an answer by itself
-wins, an explanation after the label does not), else the last non-empty line without `$` or `**`. It is right when,
+labels, hedges and retractions; a hedged, doubted or listed one is wrong, and so is one hedged after a retraction;
+a last line stating an answer by itself wins, an explanation after the label does not), else the last non-empty
+line without `$` or `**`; a choice read with its text ("(B) 12") is its letter for a one-letter task answer and its
+text for any other. It is right when,
 in this order:
 1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
    (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
@@ -51,6 +53,10 @@ _NUMBER = re.compile(r"([+-]?)(?:\\[dt]?frac\{(\d+(?:\.\d+)?)\}\{(\d+(?:\.\d+)?)
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 _ONE_LETTER = re.compile(r"[A-Za-z]")
 _CHOICE = re.compile(r"\([ \t]*([A-Za-z])[ \t]*\)")
+# A choice with its text ("(B) 12", "B) 12"): the letter for a one-letter gold, else the text
+_CHOICE_WITH_TEXT = re.compile(r"\(?[ \t]*([A-Za-z])[ \t]*\)[ \t]*(\S.*)")
+# A gold that is a word or short phrase ("Tokyo", "New York"): no digit or math, at most four words
+_WORD_GOLD = re.compile(r"[^\W\d_][^\d$\\=+*/^_{}]{0,60}")
 _MATH_CHARS = re.compile(r"[0-9A-Za-z+\-*/^().{}\[\]=<>|!_' ]*")
 
 
@@ -160,20 +166,29 @@ def read_answer(text: str, thinking: bool, gold: str | None = None) -> tuple[str
     \\boxed{}'s content; else what the last answer label states (stated_answer, the
     evaluation's reading of "The answer is 43." and "답은 43이다.", hedges and retractions alike); else the last
     non-empty line, its math delimiters and markdown emphasis taken off. (None, None) where there is none. A
-    bracketed letter, "(B)", is that letter when the gold is one letter. A `gold` holding a comma ("Tokyo, Japan",
+    bracketed letter, "(B)", is that letter when the gold is one letter; a choice with its text ("(B) 12", "B) 12")
+    is its letter for such a gold and its text for any other ("12"), unless the gold is written as a choice. A gold
+    that is a word or short phrase has a word read after a retraction's copula ("It's Tokyo.": stated_answer). A `gold` holding a comma ("Tokyo, Japan",
     "Washington, D.C.") may match the labelled sentence whole, which otherwise reads as a list."""
     part = split_reasoning(text, thinking).answer or ""
     boxed = last_boxed(part)
     if boxed is not None:
         return boxed, None
     accepts = (lambda form: exact_match(form, gold)) if gold is not None and "," in gold else None
-    stated = stated_answer(part, accepts)
+    words = gold is not None and _WORD_GOLD.fullmatch(gold.strip()) is not None and len(gold.split()) <= 4
+    stated = stated_answer(part, accepts, words)
     if stated is None:  # the last line, as a label's clause is read: "**42**" and "$42$" state 42
         lines = [line for line in part.splitlines() if line.strip()]
         stated = (as_written(lines[-1]) or None) if lines else None, None
     raw, refused = stated
-    if raw is not None and gold is not None and _ONE_LETTER.fullmatch(gold.strip()) and _CHOICE.fullmatch(raw):
-        raw = _CHOICE.fullmatch(raw).group(1)  # "(B)" for the gold "B": a choice's letter, not its brackets
+    if raw is None or gold is None:
+        return raw, refused
+    letter = _ONE_LETTER.fullmatch(gold.strip()) is not None
+    if letter and _CHOICE.fullmatch(raw):
+        return _CHOICE.fullmatch(raw).group(1), refused  # "(B)" for the gold "B": a choice's letter, not its brackets
+    choice = _CHOICE_WITH_TEXT.fullmatch(raw)
+    if choice is not None and not _CHOICE_WITH_TEXT.fullmatch(gold.strip()):  # "(B) 12": B for "B", 12 for "12"
+        return choice.group(1 if letter else 2).strip(), refused
     return raw, refused
 
 
