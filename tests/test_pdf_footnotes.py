@@ -146,3 +146,138 @@ def test_a_mark_read_as_a_line_of_its_own_is_left_out_but_not_an_exponent():
     power = Line("2", 100.5, 504.5, 103, 510, 6.1)           # lshort-ko.pdf: `π²/6`'s numerator, not a mark
     lone = Line("3", 200, 400, 203, 406, 6.1)                 # stands at the end of nothing
     assert mark_lines([prose, mark, formula, power, lone]) == [mark]
+
+
+def render_mark_opening_a_line(path):
+    """kotex-utf-doc.pdf p.55 (Debian texlive-lang-korean): `작성하였다.²` with the period from an embedded font,
+    whose box is flat, so PDFium starts a line at the raised mark and reads `2 그 성과물로 …` after a line
+    `블을 작성하였다.` on the same baseline; footnote 2 at the page's foot."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    pdfmetrics.registerFont(TTFont("Vera", "Vera.ttf"))  # shipped with reportlab
+    c = canvas.Canvas(str(path))
+
+    def run(x, y, text, font, size):
+        t = c.beginText(x, y)
+        t.setFont(font, size)
+        t.textOut(text)
+        c.drawText(t)
+        return x + stringWidth(text, font, size)
+
+    run(72, 720, "1 첫째 항목.", KOREAN_FONTS[0], 10)  # a list item's number stays
+    x = run(run(72, 700, "블을 작성하였다", KOREAN_FONTS[0], 10), 700, ".", "Vera", 10)
+    x = run(x + 0.8, 703.8, "2", "Vera", 7.3)
+    run(x + 5, 700, "그 성과물로 포함된 것이 여러 유틸리티들이다.", KOREAN_FONTS[0], 10)
+    run(run(72, 100, "2", "Vera", 5) + 2, 97, "누리집에 대응표가 있다.", KOREAN_FONTS[0], 8)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_a_mark_read_at_a_line_start_goes_when_its_footnote_is_on_the_page(tmp_path):
+    res = extract_pdf(render_mark_opening_a_line(tmp_path / "lead.pdf"), PdfConfig(ocr="none"))
+    assert res.text.split("\n") == ["1 첫째 항목.", "블을 작성하였다. 그 성과물로 포함된 것이 여러 유틸리티들이다.",
+                                    "2 누리집에 대응표가 있다."]
+    assert res.dropped["footnote_marks"] == 1
+
+
+def test_a_leading_number_stays_unless_it_ends_a_word_and_numbers_a_footnote_below():
+    from axk1.data.pdf_footnotes import drop_spaced_marks
+    from axk1.data.pdf_lines import Line
+
+    def page():
+        return [Line("피타고라스의 정리: a", 72, 600, 170, 610, 10), Line("2 + b", 171, 600, 200, 610, 10),  # b²
+                Line("끝났다.", 72, 580, 110, 590, 10), Line("3 그 다음", 111, 580, 200, 590, 10),  # no footnote 3
+                Line("2 각주의 글.", 72, 100, 200, 108, 8)]
+
+    lines = page()
+    assert drop_spaced_marks(lines, [(lines[1], 2, 600, 610), (lines[3], 3, 580, 590)]) == 0
+    assert [ln.text for ln in lines] == [ln.text for ln in page()]
+    lines = page()
+    lines[3].text = "2 그 다음"
+    assert drop_spaced_marks(lines, [(lines[3], 2, 580, 590)]) == 1
+    assert [ln.text for ln in lines][2:] == ["끝났다. 그 다음", "2 각주의 글."]
+
+
+def test_a_leading_footnote_number_glued_to_a_digit_stands_apart():
+    """kotex-utf-doc.pdf p.45: footnote 2 reads `18페이지에 …`, and PDFium gave `218페이지에`."""
+    def probe(i):
+        return (6.0, 4.0, 4.0) if i == 0 else (8.0, 0.0, 0.0)
+
+    assert strip_marks("218페이지에 설명이 있다.", 8.0, probe) == ("2 18페이지에 설명이 있다.", 0)
+    assert strip_marks("123.9.1절에", 8.0, lambda i: (6.0, 4.0, 4.0) if i < 2 else (8.0, 0.0, 0.0))[0] == \
+        "12 3.9.1절에"
+    assert strip_marks("2018년에", 8.0, lambda i: (8.0, 0.0, 0.0))[0] == "2018년에"  # a year
+
+
+def _page(marks: int, *lines):
+    from axk1.data.pdf_lines import Line, PageLines
+
+    return PageLines(500, 800, [Line(t, 72, y, 72 + w, y + s, s) for t, y, w, s in lines], 100, footnote_marks=marks)
+
+
+def test_numbering_that_starts_again_resets_the_count_of_marks():
+    """A chapter restarts its footnotes at 1: the marks of the chapters before no longer wait for footnotes, so a
+    small line starting with the next number on a page without marks is no carried footnote (`2개월`)."""
+    from axk1.data.pdf_footnotes import space_footnote_numbers
+
+    body = ("본문의 한 줄이 여기에 길게 놓여 있다고 하자.", 700, 300, 10)
+    pages = [_page(3, body, ("1각주 하나.", 120, 100, 8), ("2각주 둘.", 110, 100, 8), ("3각주 셋.", 100, 100, 8)),
+             _page(1, body, ("1새 장의 각주.", 100, 100, 8)),
+             _page(0, body, ("2개월 뒤의 표를 보라.", 100, 100, 8))]
+    space_footnote_numbers(pages)
+    assert [ln.text for ln in pages[1].lines][1] == "1 새 장의 각주."
+    assert pages[2].lines[1].text == "2개월 뒤의 표를 보라." and not pages[2].lines[1].footnote
+    # a footnote carried over after the restart is still found: two marks, one footnote on their page
+    pages = [_page(3, body, ("1각주 하나.", 120, 100, 8), ("2각주 둘.", 110, 100, 8), ("3각주 셋.", 100, 100, 8)),
+             _page(2, body, ("1새 장의 각주.", 100, 100, 8)), _page(0, body, ("2연구진은 말했다.", 100, 100, 8))]
+    space_footnote_numbers(pages)
+    assert pages[2].lines[1].text == "2 연구진은 말했다." and pages[2].lines[1].footnote
+
+
+SPLIT_BODY = [["이 문단은 본문의 글자 크기로", "짜여 있고 쪽의 대부분을", "차지한다. 각주보다 본문이",
+               "길어야 글자 크기를 안다.", "본문의 줄은 각주의 줄보다", "좁게 짜서 각주가 꽉 찬다."],
+              ["둘째 쪽도 본문의 글자 크기로", "짜인 문단으로 시작한다. 같은",
+               "자리에 같은 줄이 거듭 나오면", "머리말로 빠지므로 다르다.", "이 쪽에도 각주가 하나 있고",
+               "앞쪽 각주의 나머지도 있다."]]
+# the body's type size holds most of each page's text, in lines narrower than the footnote's (which run full);
+# not the same lines on both pages, which would be a running header
+
+
+def render_split_footnote(path):
+    """A footnote TeX split over the page end: its rest at the next page's foot, unnumbered, above that page's
+    own footnote."""
+    from reportlab.pdfgen import canvas
+
+    _register_fonts()
+    c = canvas.Canvas(str(path))
+    for page, (body, end, notes) in enumerate(zip(SPLIT_BODY, ("첫 쪽은 끝난다.", "둘째 쪽도 끝난다."), (
+            [[("1", 5, 3), ("각주의 첫 줄은 이렇게 길게 오른쪽 끝까지 이어지며 다음", 8, 0)],
+             [("줄에서도 쪽의 끝에 이를 때까지 계속되어 다음 쪽으로 넘어가며,", 8, 0)]],
+            [[("거기서 끝난다.", 8, 0)], [], [("2", 5, 3), ("둘째 각주.", 8, 0)]]))):
+        for k, line in enumerate(body):
+            _draw(c, 72, 740 - 14 * k, [(line, 10, 0)])
+        _draw(c, 72, 740 - 14 * len(body), [(end, 10, 0), (str(page + 1), 6, 3)])
+        for k, pieces in enumerate(notes):
+            if pieces:
+                _draw(c, 72, 120 - 10 * k, pieces)
+        c.showPage()
+    c.save()
+    return path
+
+
+def test_a_footnote_split_over_the_page_end_is_read_whole(tmp_path):
+    """Its rest was read as the next page's body text, after that page's paragraph; now it follows the footnote,
+    joined as a wrapped line, before the next page's body."""
+    res = extract_pdf(render_split_footnote(tmp_path / "split.pdf"), PdfConfig(ocr="none"))
+    lines = res.text.split("\n")
+    note = ("1 각주의 첫 줄은 이렇게 길게 오른쪽 끝까지 이어지며 다음 줄에서도 쪽의 끝에 이를 때까지 계속되어 다음 쪽으로 "
+            "넘어가며, 거기서 끝난다.")
+    assert note in lines and lines.index(note) == lines.index("첫 쪽은 끝난다.") + 1, lines
+    assert lines[lines.index(note) + 1].startswith("둘째 쪽도 본문의"), lines
+    assert lines[-1] == "2 둘째 각주." and res.text.count("거기서 끝난다.") == 1, lines
+    assert res.dropped["footnote_marks"] == 2

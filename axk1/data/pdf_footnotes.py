@@ -15,7 +15,9 @@ NCCN guideline) is told at a line's start by the same evidence, smaller and rais
 apart alike (`d Minimally`, as pdftotext gives it); within a line a raised letter is left as it is. Where the
 text matrix sets the size (Tf 1: PDFium says 1 for every character), a character's size is the matrix's scale.
 A footnote's number set at its text's size on its baseline (LibreOffice) is told by the page instead
-(`space_footnote_numbers`).
+(`space_footnote_numbers`). A mark PDFium starts the next line with (`2 그 성과물로`) goes when its footnote is on
+the page (`drop_spaced_marks`); the rest of a footnote split over the page end is found on the next page
+(`mark_continued_note`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Callable
 from axk1.text.korean import is_hangul
 
 _MARK_RE = re.compile(r"\d{1,2}\)?")
+_SPACED_MARK_RE = re.compile(r"(\d{1,2}) (?=\S)")
 _LEADING_NUMBER_RE = re.compile(r"(\d{1,2})(\s?)(?=[^\W\d_])")
 _MATH_AFTER = set("／/⁄−-+=×·^") | {"\u2212"}
 LETTER_MARKS = set("abcdefghijklmnopqrstuvwxyz")
@@ -56,11 +59,19 @@ def strip_marks(body: str, size: float, probe: Probe) -> tuple[str, int]:
         pos = 1
     if not any(ch.isdigit() for ch in body):
         return "".join(out) + body[pos:], 0
+    run = len(body) - len(body.lstrip("0123456789"))
+    for j in (2, 1):  # a footnote's number glued to text that starts with a digit: `2` + `18페이지에` read `218페이지에`
+        if j < run <= 4 and _numbers_its_text(body, j, probe) and (j == 1 or _smaller_and_raised(probe(1), probe(j))):
+            out.append(body[pos:j] + " ")
+            pos = j
+            break
     last = None  # (where the mark just left out ends, the bottom of the word it follows)
     for m in _MARK_RE.finditer(body):
         i, j = m.start(), m.end()
         if (i and body[i - 1].isdigit()) or (j < len(body) and body[j].isdigit()):
             continue  # part of a longer number
+        if i < pos:
+            continue  # the number glued to the line's first digits, set apart above
         if i == 0:
             if _numbers_its_text(body, j, probe):
                 out.append(body[pos:j] + " ")
@@ -96,9 +107,48 @@ def _numbers_its_text(body: str, j: int, probe: Probe, baseline: bool = False) -
     box of a g, p or q hangs below it)."""
     if j >= len(body) or body[j] == " ":
         return False
-    (mark_size, *mark), (next_size, *after) = probe(0), probe(j)
+    return _smaller_and_raised(probe(0), probe(j), baseline)
+
+
+def _smaller_and_raised(mark: tuple[float, float, float], text: tuple[float, float, float],
+                        baseline: bool = False) -> bool:
+    """Whether a character probed `mark` is set smaller than one probed `text` (under 0.85 of its size) and
+    raised against it by a fifth of its em: box bottoms compared, or baselines (`baseline`)."""
+    (mark_size, *low), (text_size, *text_low) = mark, text
     k = 1 if baseline else 0
-    return bool(mark_size) and mark_size < 0.85 * next_size and mark[k] > after[k] + 0.2 * next_size
+    return bool(mark_size) and mark_size < 0.85 * text_size and low[k] > text_low[k] + 0.2 * text_size
+
+
+def spaced_mark(read: str, probe: Probe) -> int | None:
+    """The number at the start of a line as PDFium read it (`read`) when a space follows it and it is set smaller
+    than the text after that space and raised against it: a footnote's own number (`2 http://...`), or a mark
+    PDFium read into the next line (`블을 작성하였다.` / `2 그 성과물로 ...`, kotex-utf-doc.pdf p.55, where the
+    mark ends the line before on its baseline); `drop_spaced_marks` tells them apart by the page's footnotes."""
+    m = _SPACED_MARK_RE.match(read)
+    return int(m.group(1)) if m and _smaller_and_raised(probe(0), probe(m.end())) else None
+
+
+def drop_spaced_marks(lines: list, found: list) -> int:  # pdf_lines.Line (which imports this module)
+    """Leaves out the marks `spaced_mark` found, (line, number, bottom, top of its text), that end a word on a
+    line of the same baseline ending where the mark starts, when the page has that footnote below in smaller type
+    (a line starting with the number): a line's leading `2` is then the mark, not a list item's number, a year or
+    an exponent (`a` / `2 + b`: after one letter or before a math sign, lshort-ko.pdf). The line, its text's
+    bottom and top, is joined to the one the mark ended, one line as on the page. Returns how many marks went."""
+    dropped = 0
+    for ln, number, y0, y1 in found:
+        prefix = f"{number} "
+        if not ln.text.startswith(prefix) or ln.text[len(prefix):len(prefix) + 1] in _MATH_AFTER:
+            continue
+        before = next((o for o in lines if o is not ln and not o.soft_hyphen and abs(o.y0 - y0) < 0.25 * ln.size
+                       and 0 <= ln.x0 - o.x1 < ln.size), None)
+        if before is None or _word_end(before.text, len(before.text)) is None or not any(
+                o is not ln and o.y1 <= ln.y0 and o.size < 0.92 * ln.size and o.text.startswith(prefix) for o in lines):
+            continue
+        before.text, before.x1, before.note = f"{before.text} {ln.text[len(prefix):]}", ln.x1, ln.note
+        before.y0, before.y1, before.gaps = min(before.y0, y0), max(before.y1, y1), before.gaps + ln.gaps
+        lines[:] = [o for o in lines if o is not ln]
+        dropped += 1
+    return dropped
 
 
 def mark_lines(lines: list) -> list:  # pdf_lines.Line (which imports this module)
@@ -135,8 +185,10 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
     over to the next page), for the next number only. Such a number gets its space, and
     its line (spaced already or not) is marked as a footnote's start (`Line.footnote`), a paragraph of its own."""
     expected, marked, text_size = 1, 0, 0.0  # the next footnote's number; marks left out so far; the body's size
+    bodies = []
     for page in pages:
         body = [ln for ln in page.lines if ln.role == "body" and not ln.vertical]
+        bodies.append(body)
         marked += page.footnote_marks
         # a page without marks may still hold a footnote whose mark was on a page before, one LibreOffice carried
         # over for want of room (the page may hold nothing else): only the next number then, while marks are
@@ -147,17 +199,56 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
         if carried:
             size = text_size
         else:
-            sizes: dict[float, int] = {}
-            for ln in body:
-                sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
-            size = text_size = max(sizes, key=sizes.get)
+            size = text_size = _text_size(body)
         floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=page.height)
         for ln in sorted(body, key=lambda ln: -ln.y1):
             m = _LEADING_NUMBER_RE.match(ln.text)
             if ln.y1 > floor or ln.size >= 0.92 * size or m is None \
                     or int(m.group(1)) not in ((expected,) if carried else (expected, 1)):
                 continue
+            if int(m.group(1)) == 1 < expected:
+                # numbering starts again (a new chapter): the marks before it were all numbered by now, and only
+                # this page's count towards a footnote carried over; kept, they let every later page without
+                # marks take a small line starting with the next number (`2개월 …`) for a carried footnote
+                marked = page.footnote_marks
             expected = int(m.group(1)) + 1
             ln.footnote = True  # a paragraph of its own: joined to the footnote above, `… 있다. 2 훈민정음 …`
             if not m.group(2):
                 ln.text = f"{m.group(1)} {ln.text[m.end(1):]}"
+    for before, body in zip(bodies, bodies[1:]):
+        mark_continued_note(before, body)
+
+
+def _text_size(body: list) -> float:
+    """The type size most of a page's text is set in (by characters)."""
+    sizes: dict[float, int] = {}
+    for ln in body:
+        sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
+    return max(sizes, key=sizes.get)
+
+
+def mark_continued_note(before: list, body: list) -> None:
+    """Marks the lines of a page (`body`, its body lines) that go on with the last footnote of the page before
+    (`before`, its footnotes found) as `Line.continued_note`: TeX splits a long footnote at the page end, and its
+    rest stands at the bottom of the next page with no number, above the page's own footnotes. Read as body text
+    it was joined to the page's last paragraph, or stood alone with the footnote cut. Recognised when the
+    footnote's last line runs to the right end of its area's widest line (a paragraph's last line stops short)
+    and the page has, below all its lines in the body's type size (that of the page before), lines in the
+    footnote's type size before its own first footnote, the first starting with no footnote number."""
+    first = max((ln.y1 for ln in before if ln.footnote), default=None)
+    if first is None or not body:
+        return
+    size = _text_size(before)
+    notes = [ln for ln in before if ln.y1 <= first + 0.1 * ln.size and ln.size < 0.92 * size]
+    if not notes:
+        return
+    end = min(notes, key=lambda ln: ln.y0)
+    if end.x1 < max(ln.x1 for ln in notes) - 0.5 * end.size:
+        return  # the footnote ends on its page
+    floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=None)
+    own = max((ln.y1 for ln in body if ln.footnote), default=float("-inf"))
+    rest = sorted((ln for ln in body if floor is not None and ln.y1 <= floor and ln.size < 0.92 * size
+                   and ln.y0 > own), key=lambda ln: -ln.y1)
+    if rest and _LEADING_NUMBER_RE.match(rest[0].text) is None and abs(rest[0].size - end.size) <= 0.15 * end.size:
+        for ln in rest:
+            ln.continued_note = True

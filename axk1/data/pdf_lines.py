@@ -14,7 +14,7 @@ import ctypes
 import re
 from dataclasses import dataclass
 
-from axk1.data.pdf_footnotes import LETTER_MARKS, mark_lines, strip_marks
+from axk1.data.pdf_footnotes import LETTER_MARKS, drop_spaced_marks, mark_lines, spaced_mark, strip_marks
 from axk1.data.pdf_spacing import CLOSING, PHANTOM, closing_spaces, letter_spacing
 from axk1.text.korean import VERTICAL_FORMS, is_wide
 
@@ -43,6 +43,8 @@ class Line:
     even: bool = False
     # it starts a footnote, with the footnote's number (pdf_footnotes.space_footnote_numbers): a paragraph of its own
     footnote: bool = False
+    # it continues the last footnote of the page before, one TeX split over the page end (pdf_footnotes)
+    continued_note: bool = False
 
     @property
     def width(self) -> float:
@@ -227,6 +229,7 @@ def read_lines(page, textpage) -> PageLines:
         return lo
 
     lines: list[Line] = []
+    leads: list[tuple] = []  # (line, number, bottom, top of its text): spaced_mark's, for drop_spaced_marks
     hidden = footnote_marks = clipped = 0
     pos, n = 0, len(text)
     breaks = _BREAK_RE.finditer(text)
@@ -271,7 +274,7 @@ def read_lines(page, textpage) -> PageLines:
                 y0, y1 = min(c[1] for c in cells), max(c[2] for c in cells)
             else:
                 cells = None
-        marks, note = 0, None
+        marks, note, lead = 0, None, None
         if not vertical and " " in body and x1 - left > 0.6 * width:  # perhaps a margin note at its end
             note = last_piece(body, first, size)
         if not vertical:
@@ -288,6 +291,9 @@ def read_lines(page, textpage) -> PageLines:
                 k = body.index(" ")  # where its text starts in what PDFium read: after the space there, or at the
                 start = k + 1 if read[k] == " " else k  # space strip_marks put between a glued number and it
                 size = font_size(char_index(first + start))
+                if read[k] == " " and (number := spaced_mark(read, probe)) is not None:
+                    raw.FPDFText_GetLooseCharBox(handle, char_index(first + start), loose)
+                    lead = (number, loose.bottom - bottom, loose.top - bottom)  # a mark, if its footnote is here
         if not (-0.5 * size < (y0 + y1) / 2 - bottom < height + 0.5 * size and x1 > left and x0 < right):
             hidden += 1  # outside the crop box: not on the visible page
             continue
@@ -310,6 +316,9 @@ def read_lines(page, textpage) -> PageLines:
                           vertical=vertical,
                           cells=cells and [(ch, b - bottom, t - bottom) for ch, b, t in cells],
                           note=note and (note[0], note[1] - left, note[2] - left)))
+        if lead:
+            leads.append((lines[-1], *lead))
+    footnote_marks += drop_spaced_marks(lines, leads)
     marks = mark_lines(lines)
     if marks:
         lines = [ln for ln in lines if all(ln is not m for m in marks)]

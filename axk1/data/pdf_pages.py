@@ -9,7 +9,8 @@ end joined to the last footnote. So when the page's last line ends with no sente
 reaches a justified block's right edge, the footnote area waits until the next page's first lines that continue that paragraph (as pdf_reflow.continues
 decides, the same decision the reflow makes) have been read, and comes after them; where the paragraph ends with
 the page, nothing moves. A footnote area never runs on into the body text after it: the reflow breaks the line
-there (`breaks`).
+there (`breaks`). The rest of a footnote TeX split over the page end (`Line.continued_note`) is read right after
+it, before the break.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class ReadingOrder:
             box = block_box(block)
             self._block += 1
             entries += [(ln, box, self._block) for ln in block]
+        # the rest of the last page's last footnote (pdf_footnotes.mark_continued_note) follows it, where it waits
+        rest = [e for e in entries if e[0].continued_note] if self._notes else []
+        self._notes += rest
+        entries = [e for e in entries if all(e is not r for r in rest)]
         start = footnote_area(entries)
         body, notes = entries[:start], entries[start:]
         k = 0
