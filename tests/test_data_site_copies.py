@@ -133,10 +133,13 @@ def test_one_text_under_two_urls_in_two_tasks_is_one_page(tmp_path):
     assert "Copyright 2024 Village Blog." not in doc.text
 
 
-def test_counts_of_an_older_form_are_refused_with_what_to_do(tmp_path):
+@pytest.mark.parametrize("record", [[1, 2, 3], {"texts": ["9"], "lines": [1, 2, 3]}])
+def test_counts_of_an_older_form_are_refused_with_what_to_do(tmp_path, record):
+    """Counts written before pages had their stamps (counters, times) listed would compare copies with their
+    counters: refused, with what to do."""
     folder = tmp_path / "lines" / "00000"
     folder.mkdir(parents=True)
     with gzip.open(folder / "00000.json.gz", "wt") as f:
-        json.dump({"b.kr": {"pages": {"123": [1, 2, 3]}}}, f)
+        json.dump({"b.kr": {"pages": {"123": record}}}, f)
     with pytest.raises(ValueError, match=r"not in this version's form .*axk1 data run --force"):
         list(SiteLineReducer(str(tmp_path / "lines"), str(tmp_path / "bp"), SiteBoilerplateConfig()).run(None, 0, 1))

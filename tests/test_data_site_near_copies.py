@@ -1,7 +1,9 @@
 """Near-copies of a page at other URLs (`?print=1`, `?utm_source=rss`, `index.html`, a view counter apart) vote
 once in site boilerplate removal (axk1/data/site_near_copies.py): voting apart, a page served at three more URLs
-had every line "on four pages of the site" and lost its whole article as template. Thin pages, a site template
-and a line of their own, must not be grouped the same way, or the template stops being found."""
+had every line "on four pages of the site" and lost its whole article as template. Copies are compared without
+their counters and times, so that a page of one or two lines is a copy too. Thin pages, a site template and a
+line of their own, and articles sharing a section's block beside a line or two of their own must not be grouped
+the same way, or the template (the block) stops being found."""
 
 import copy
 import tracemalloc
@@ -89,9 +91,12 @@ def test_thin_pages_still_lose_the_site_template(tmp_path):
 
 
 def test_pages_alike_are_grouped_within_their_site_only():
-    """Pages at Jaccard 0.9 in their own lines are one group, not with the same lines on another site; under
-    MIN_OWN_LINES own lines a page has no signature and joins nothing."""
-    assert site_near_copies.signature([11, 12]) is None
+    """Pages at Jaccard 0.9 in their own lines are one group, not with the same lines on another site; a page
+    without lines to compare has no signature and joins nothing, and pages of two lines each are one group only
+    when they are the same two."""
+    assert site_near_copies.signature([]) is None
+    assert site_near_copies.signature([11, 12]) == site_near_copies.signature([12, 11])
+    assert site_near_copies.signature([11, 12]) != site_near_copies.signature([11, 13])
     a, b = site_near_copies.signature(range(1, 21)), site_near_copies.signature(range(2, 22))
     assert a is not None and len(a) == 4 * site_near_copies.HASHES
     groups = site_near_copies.NearCopies()
@@ -135,3 +140,85 @@ def test_a_signature_is_folded_in_chunks(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20, peak
+
+
+@pytest.mark.parametrize("counters", [
+    lambda k: [f"조회수 {1234 + 17 * k}"],
+    lambda k: [f"views: {1234 + 1017 * k:,}"],
+    lambda k: [f"입력 2024.03.05 14:{10 + k:02d} | 수정 2024.03.0{6 + k}", f"댓글 {3 + k}"],
+], ids=["views-ko", "views-en", "time-and-comments"])
+@pytest.mark.parametrize("n_own", [1, 2])
+def test_copies_of_a_short_page_keep_its_lines_whatever_their_counters_say(tmp_path, n_own, counters):
+    """A notice of one or two lines served at four URLs, each copy with its own counter or time stamp: compared
+    with their counters, two copies were 0.33 or 0.5 alike and voted apart, so the notice's lines were "on four of
+    ten pages" and went as template, leaving each copy its counter. Counters aside, the copies are the same page
+    and vote once; the posts, each with a line of its own, vote alone, and the menu and footer still go."""
+    own = [ARTICLES[0][0], ARTICLES[1][0]][:n_own]
+    posts = [_doc(f"post-{i}", f"https://{SITE}/post/{i}", [f"{i}번째 소식: {ARTICLES[i % 4][i % 3]}"])
+             for i in range(6)]
+    url = f"https://{SITE}/notice/7"
+    copies = [_doc(f"copy-{k}", url + ("" if k == 0 else VARIANTS[k - 1]), [*own, *counters(k)]) for k in range(4)]
+    step = _boilerplate(tmp_path, posts + copies)
+    for k, doc in enumerate(copies):
+        assert step.filter(doc) is True
+        assert doc.text.split("\n") == [*own, *counters(k)], doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 2
+    for doc in posts:
+        assert step.filter(doc) is True and MENU not in doc.text and FOOTER not in doc.text
+
+
+@pytest.mark.parametrize("n_own,counter", [(1, True), (2, False), (2, True)])
+def test_articles_of_few_lines_lose_their_sections_block_and_their_copies_keep_them(tmp_path, n_own, counter):
+    """Three sections of seven articles, each article one or two lines of its own (and perhaps a view counter)
+    beside its section's 40-line "Most read" block, the first article of each also served at three more URLs
+    with its counter changed. With at most two lines found on no other page (the counter one of them), the
+    articles of a section were 0.9 alike and one voter, and the block stayed on every page as text. Each article
+    has a line of its own, so it is no copy: the block goes, the article's lines stay, and the copies of the
+    first article, the same but for the counter, vote once and keep its lines."""
+    pages = []
+    for s in range(3):
+        block = [f"{s}면 많이 본 뉴스 {k}: {ARTICLES[k % 4][k % 3]} ({s * 100 + k})" for k in range(40)]
+        for p in range(7):
+            own = [f"{s}-{p}번 기사 {j}문단: {ARTICLES[(p + j) % 4][j % 3]}" for j in range(n_own)]
+            url = f"https://{SITE}/s{s}/a{p}"
+            for k in range(4 if p == 0 else 1):
+                views = [f"조회수 {s * 1000 + p * 10 + k}"] if counter else []
+                doc = _doc(f"{s}-{p}-{k}", url + ("" if k == 0 else VARIANTS[k - 1]), [*own, *block, *views])
+                pages.append(([*own, *views], doc))
+    step = _boilerplate(tmp_path, [doc for _, doc in pages])
+    for kept, doc in pages:
+        assert step.filter(doc) is True
+        assert doc.text.split("\n") == kept, doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 42
+
+
+def test_short_real_pages_at_three_more_urls_keep_every_line_they_kept_alone(tmp_path):
+    """The fixture pages (extracted from the real HTML) with at most six lines of text left once their site's
+    template is cut, each served in turn at three more URLs with a view counter (the other pages once): compared
+    with their counters, the copies of six of them (three to six lines of their own) were under 0.8 alike, voted
+    apart, and lost every line of their own as template. Each keeps what it keeps served once."""
+    docs = extracted_docs()
+    alone = [copy.deepcopy(d) for d in docs]
+    step = _boilerplate(tmp_path / "alone", alone)
+    short = [d for d in alone if step.filter(d) is True
+             and sum(any(ch.isalnum() for ch in line) for line in d.text.split("\n")) <= 6]
+    assert len(short) >= 6, "the fixture no longer has short pages"
+    for page in short:
+        served = [copy.deepcopy(d) for d in docs if d.id != page.id]
+        original = next(d for d in docs if d.id == page.id)
+        for k, variant in enumerate(["", *VARIANTS]):
+            served.append(Document(text=original.text + f"\nViews: {1000 + 37 * k}", id=f"{page.id}-{k}",
+                                   metadata={"url": original.metadata["url"] + variant,
+                                             "host": original.metadata["host"]}))
+        target = served[-4]
+        assert _boilerplate(tmp_path / page.id, served).filter(target) is True
+        assert target.text.split("\n") == [*page.text.split("\n"), "Views: 1000"], page.id
+
+
+def test_stamps_are_counters_and_times_not_sentences_with_a_number():
+    for line in ["조회수 1234", "Views: 1,234 · Comments 5", "입력 2024.03.05 14:20 | 수정 2024.03.06 09:10",
+                 "3시간 전", "2024년 3월 5일 오후 2시 34분", "12,345"]:
+        assert site_near_copies.is_stamp(line), line
+    for line in ["서울시는 3일 도서관 운영 시간을 연장한다고 밝혔다.", "Posted by the editors on March 5, 2024 at noon",
+                 "관련 기사: 도서관 운영 시간 연장 논란", "Views"]:
+        assert not site_near_copies.is_stamp(line), line

@@ -4,9 +4,10 @@ from one page; counting over the site's pages can (as CCNet removes paragraphs r
 
 Three datatrove steps, run as three stages because the counts must cover every task's pages before any line is
 removed (axk1/data/pipeline.py), and no task may need every site's counts (at web scale, billions of distinct lines):
-  SiteLineCounter    per task, for each site: its pages by URL, each with the hashes of its captures' texts and
-                     the distinct lines of them all (64-bit hashes), split by the site's hash into one file per
-                     partition (as many as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
+  SiteLineCounter    per task, for each site: its pages by URL, each with the hashes of its captures' texts,
+                     the distinct lines of them all (64-bit hashes) and which of those are stamps (a counter, a
+                     time: what a copy changes), split by the site's hash into one file per partition (as many
+                     as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
   SiteLineReducer    per partition: merges its sites' pages over every task (records sharing a URL or a text are
                      one page; near-copies one voter), and keeps the boilerplate lines only, those on at least
                      `min_pages` distinct voters and at least `min_share` of their site's
@@ -20,8 +21,8 @@ five snapshots, its view counter different each time, is one page) and once for 
 its own article reached min_pages / min_share alone and the page lost all its text. The reducer joins a site's
 records that share a URL or a text, over every task, and counts the lines of each such page once. Near-copies at
 other URLs (`?print=1`, `index.html`, a view counter apart) then vote once too: pages whose lines, the site's
-template aside, are near-identical are one voter (axk1/data/site_near_copies.py), and min_share is a share of
-the site's voters.
+template and their stamps ("조회수 1234", a date) aside, are near-identical are one voter
+(axk1/data/site_near_copies.py), and min_share is a share of the site's voters.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -39,10 +40,11 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, signature
+from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, is_stamp, signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
+_FIELDS = {"texts", "lines", "stamps"}  # a page record of the counting stage (stamps: since near-copies ignore them)
 
 
 @dataclass
@@ -75,9 +77,10 @@ def _key(line: str) -> int:
     return xxhash.xxh64_intdigest(" ".join(line.split()))
 
 
-def _page_lines(text: str) -> list[int]:
-    """The distinct counted lines of a page, as hashes."""
-    return sorted({_key(ln) for ln in text.split("\n") if _counted(ln)})
+def _page_lines(text: str) -> tuple[set[int], set[int]]:
+    """The distinct counted lines of a page, as hashes, and those of them that are stamps."""
+    lines = {ln for ln in text.split("\n") if _counted(ln)}
+    return {_key(ln) for ln in lines}, {_key(ln) for ln in lines if is_stamp(ln)}
 
 
 def _site(doc: Document) -> str | None:
@@ -109,22 +112,24 @@ class SiteLineCounter(PipelineStep):
         self.output_folder = output_folder
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        # site -> page (its URL) -> the hashes of its captures' texts and the union of their lines: a recapture
-        # adds its new lines to the same page's vote, never a vote of its own
+        # site -> page (its URL) -> the hashes of its captures' texts and the union of their lines (and stamps): a
+        # recapture adds its new lines to the same page's vote, never a vote of its own
         pages: dict[str, dict[str, dict[str, set]]] = defaultdict(dict)
         for doc in data:
             site = _site(doc)
             if site is not None:
                 text = str(_key(doc.text))
-                page = pages[site].setdefault(_page_key(doc, text), {"texts": set(), "lines": set()})
+                page = pages[site].setdefault(_page_key(doc, text), {"texts": set(), "lines": set(), "stamps": set()})
                 if text not in page["texts"]:  # (the same text again adds nothing)
                     page["texts"].add(text)
-                    page["lines"].update(_page_lines(doc.text))
+                    lines, stamps = _page_lines(doc.text)
+                    page["lines"].update(lines)
+                    page["stamps"].update(stamps)
             yield doc
         parts: dict[int, dict] = defaultdict(dict)
         for site, site_pages in pages.items():
             parts[_partition(site, world_size)][site] = {
-                "pages": {key: {"texts": sorted(p["texts"]), "lines": sorted(p["lines"])}
+                "pages": {key: {"texts": sorted(p["texts"]), "lines": sorted(p["lines"]), "stamps": sorted(p["stamps"])}
                           for key, p in site_pages.items()}}
         for part in range(world_size):  # every partition's file, empty ones too: the reducer knows it saw them all
             folder = Path(self.output_folder) / f"{part:05d}"
@@ -161,9 +166,9 @@ class SiteLineReducer(PipelineStep):
 
         lines = _counts(_voter_lines(files, page_of, pages.records))
         # Near-copies at other URLs (?print=1, index.html: a counter apart) vote once too: pages grouped by their
-        # lines that are not the site's template, then every line counted again a group a voter.
+        # lines that are neither the site's template nor stamps, then every line counted again a group a voter.
         copies = NearCopies()
-        for page, page_lines in _voter_lines(files, page_of, pages.records):
+        for page, page_lines in _voter_lines(files, page_of, pages.records, _compared):
             copies.add(page[0], page, signature(copy_lines(page_lines, lines[page[0]], n_pages[page[0]])))
         copies.group()
         if copies.joined():
@@ -185,16 +190,27 @@ class SiteLineReducer(PipelineStep):
             yield from data
 
 
-def _voter_lines(files: list[Path], voter_of, records: Counter):
-    """(voter, its distinct lines) once for each voter (a page, or a group of near-copies): one held by a single
-    record straight from it, one held by several as the union of their lines, the only lines kept in memory."""
+def _all_lines(rec: dict):
+    return rec["lines"]
+
+
+def _compared(rec: dict):
+    """The lines of a record that tell a page from its copies: its lines less its stamps (a line is a stamp or not
+    by its text, so the union over a page's records, less the union of their stamps, is the page's)."""
+    return set(rec["lines"]).difference(rec["stamps"])
+
+
+def _voter_lines(files: list[Path], voter_of, records: Counter, lines_of=_all_lines):
+    """(voter, its distinct lines) once for each voter (a page, or a group of near-copies), a record's lines read
+    by `lines_of`: one held by a single record straight from it, one held by several as the union of their
+    lines, the only lines kept in memory."""
     pending: dict[tuple, set[int]] = defaultdict(set)
     for site, key, rec in _records(files):
         voter = voter_of(site, key)
         if records[voter] == 1:
-            yield voter, rec["lines"]
+            yield voter, lines_of(rec)
         else:
-            pending[voter].update(rec["lines"])
+            pending[voter].update(lines_of(rec))
     yield from pending.items()
 
 
@@ -207,11 +223,11 @@ def _counts(voters) -> dict[str, Counter]:
 
 
 def _records(files: list[Path]):
-    """(site, page key, {"texts", "lines"}) for each page record of the counting tasks' files."""
+    """(site, page key, {"texts", "lines", "stamps"}) for each page record of the counting tasks' files."""
     for p in files:
         for site, rec in read_json_file(p, RERUN, what="site line counts", need_object=True).items():
             site_pages = rec.get("pages") if isinstance(rec, dict) else None
-            if not isinstance(site_pages, dict) or not all(isinstance(r, dict) and "texts" in r and "lines" in r
+            if not isinstance(site_pages, dict) or not all(isinstance(r, dict) and _FIELDS <= r.keys()
                                                            for r in site_pages.values()):
                 raise ValueError(f"{p}: site line counts for {site!r} are not in this version's form (written by "
                                  f"an older axk1?): {RERUN}")

@@ -4,21 +4,24 @@
 a page served at three URLs had every line "on three pages of the site" and lost its whole article as template.
 
 Two pages are near-copies when their own lines are near-identical: a Jaccard of at least SIMILAR over the lines
-that are not the site's template, with at least MIN_OWN_LINES such lines on each page. The site's template (a
-line on at least NEAR_UNIVERSAL of its pages) is left out because over all lines thin pages look alike: ten
-lines of menu and footer and one line of their own are 0.8 alike, and grouped into one voter they would stop the
-template being found. Left out, what two thin pages compare is their own line, and they differ.
+that are neither the site's template (a line on at least NEAR_UNIVERSAL of its pages) nor stamps (a counter or a
+time: "조회수 1234", "Views: 1,234", "2024.03.05 14:20", see is_stamp). The template is left out because over all
+lines thin pages look alike: ten lines of menu and footer and one line of their own are 0.8 alike, and grouped
+into one voter they would stop the template being found. Stamps are left out because they are what a copy
+changes: compared with them, a page of two lines and a counter was 0.5 alike to its copy (2 of 4 lines), one of
+five lines 0.71, and at three URLs such pages lost every line of their own as template (6 of the 23 real fixture
+pages).
 
-A copy differs from its page by a counter or a date; a page with more than MAX_UNIQUE_LINES lines found on no
-other page of its site has text of its own and is nobody's copy, so it joins no group. Sibling pages of a section
-that share a block under half the site's pages ("Most read", 40 lines on 7 pages of 21) are 0.83 alike on their
-own lines, four lines each of their own apart: grouped, each section was one voter and its block, on "one page",
-stayed as page text.
+A copy differs from its page by stamps only: a page with a line other than a stamp found on no other page of its
+site has text of its own and is nobody's copy, so it joins no group. Sibling articles of a section that share a
+block under half the site's pages ("Most read", 40 lines on 7 pages of 21) are 0.9 alike on their own lines when
+each has one or two lines of its own: grouped, each section was one voter and its block, on "one page", stayed
+as page text.
 
 The comparison is by MinHash, so that a site of 100k pages costs time linear in its lines and memory of one
 fixed-size signature a page (HASHES 32-bit hashes): pages whose signatures agree on one band of ROWS hashes are
 candidates, and a candidate joins the group of the page it met when their signatures agree on at least SIMILAR
-of their hashes (the Jaccard's estimate).
+of their hashes (the Jaccard's estimate; two pages of one or two lines each are alike only when the same).
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ import numpy as np
 
 SIMILAR = 0.8          # Jaccard of two pages' own lines at which they are one page
 NEAR_UNIVERSAL = 0.5   # a line on at least this share of a site's pages is its template, not a page's own line
-MAX_UNIQUE_LINES = 2   # a page with more lines on it alone than this (a counter, a date) is no copy of another
-MIN_OWN_LINES = 3      # fewer own lines than this tell a copy from a sibling page too poorly to join anything
+STAMP_WORDS = 4        # a line with a number and at most this many words without one is a stamp (see is_stamp)
 CHUNK = 65536          # lines folded into a signature at a time: a chunk's HASHES products are 32 MB
 HASHES, ROWS = 64, 4   # signature size and band height: 16 bands; a pair at Jaccard 0.8 is a candidate with
                        # probability 1 - (1 - 0.8**4)**16 > 0.999, one at 0.5 with 0.64 (then checked)
@@ -40,19 +42,32 @@ _MUL = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64) | np.uint64(1)  # o
 _ADD = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64)
 
 
+def is_stamp(line: str) -> bool:
+    """A line a copy of a page may change: one with a number and at most STAMP_WORDS words without a digit, such as
+    a counter ("조회수 1234", "Views: 1,234 · Comments 5"), a time ("입력 2024.03.05 14:20 | 수정 2024.03.06",
+    "3시간 전") or a number alone. A sentence with a number in it ("서울시는 3일 도서관 운영 시간을 연장한다고
+    밝혔다", six words) is text, and tells two pages apart."""
+    words = line.split()
+    if not any(ch.isdigit() for ch in line):
+        return False
+    return sum(any(ch.isalpha() for ch in w) and not any(ch.isdigit() for ch in w) for w in words) <= STAMP_WORDS
+
+
 def copy_lines(lines, counts, n_pages: int) -> list[int]:
-    """The lines of a page that are not its site's template (on under NEAR_UNIVERSAL of its `n_pages` pages), or
-    none when more than MAX_UNIQUE_LINES of them are on this page alone: a page with text of its own copies nothing."""
+    """The `lines` of a page (its lines other than stamps) that are not its site's template (on under
+    NEAR_UNIVERSAL of its `n_pages` pages), or none when one of them is on this page alone: a page with text of
+    its own copies nothing, however much it shares with its section's pages."""
     limit = NEAR_UNIVERSAL * n_pages
     own = [h for h in lines if counts[h] < limit]
-    if sum(counts[h] == 1 for h in own) > MAX_UNIQUE_LINES:
+    if any(counts[h] == 1 for h in own):
         return []
     return own
 
 
 def signature(lines) -> bytes | None:
-    """The MinHash signature of a set of line hashes, or None for fewer than MIN_OWN_LINES lines."""
-    if len(lines) < MIN_OWN_LINES:
+    """The MinHash signature of a set of line hashes, or None for no lines (a page of template and stamps alone
+    has nothing to be a copy of)."""
+    if not lines:
         return None
     x = np.fromiter(lines, dtype=np.uint64, count=len(lines))
     # multiply-add modulo 2**64 (numpy's uint64 wraps): each column a permutation; the minimum cut to 32 bits
