@@ -231,7 +231,7 @@ def test_a_reply_is_built_and_encoded_off_the_event_loop(folder, monkeypatch):
     from axk1.infer.cli import build_server
 
     health, encoded, port = [], [], {}
-    build, encode = server_module.choice_text, getattr(server_module, "json_bytes", None)
+    build, encode = server_module.choice_text, getattr(server_module, "json_chunks", None)
 
     def building(*args, **kwargs):
         if not health:
@@ -251,7 +251,7 @@ def test_a_reply_is_built_and_encoded_off_the_event_loop(folder, monkeypatch):
         return encode(value)
 
     monkeypatch.setattr(server_module, "choice_text", building)
-    monkeypatch.setattr(server_module, "json_bytes", encoding, raising=False)
+    monkeypatch.setattr(server_module, "json_chunks", encoding, raising=False)
     app, engine = build_server(ServeConfig(folder, EngineConfig(max_batch=4, max_model_len=64), served_name="tiny"))
     try:
         with app_server(app) as port["port"]:
@@ -262,21 +262,6 @@ def test_a_reply_is_built_and_encoded_off_the_event_loop(folder, monkeypatch):
         engine.stop()
     assert status == 200 and len(reply["choices"]) == 2 and len(reply["choices"][1]["logprobs"]["tokens"]) == 3
     assert health == [200] and encoded == ["worker thread"]
-
-
-def test_a_reply_encoded_in_pieces_is_what_json_dumps_writes():
-    """offload.json_bytes joins the top levels itself (so that the encoder lets the event loop in between): the
-    bytes must be JSONResponse's, compact UTF-8, whatever the nesting, and NaN refused as there."""
-    from axk1.infer.offload import json_bytes
-
-    reply = {"id": "x", "choices": [{"index": i, "text": "서울 \"q\"\n", "logprobs": {
-        "tokens": ["a", "\ufffd"], "top_logprobs": [{"a": -0.5, "b": -1.0}, {}], "text_offset": [0, 1]},
-        "empty": [], "none": None, "deep": [[[[[1, [2, {"k": [3]}]]]]]]} for i in range(3)], "usage": {}, "n": 1.5}
-    for value in (reply, [], {}, [reply, [reply]], "s", 3):
-        for depth in (0, 1, 5, 9):
-            assert json_bytes(value, depth) == json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    with pytest.raises(ValueError):
-        json_bytes({"choices": [{"logprob": float("nan")}]})
 
 
 def _metric(server, name: str) -> float:

@@ -41,7 +41,7 @@ from axk1.infer.guided_request import constrained
 from axk1.infer.head_routes import answer_head, documented_routes
 from axk1.infer.logprobs import TokenNames, chat_logprobs, completion_logprobs_field
 from axk1.infer.metrics import ServerMetrics
-from axk1.infer.offload import Lanes, body_size, json_bytes
+from axk1.infer.offload import Lanes, body_size, json_chunks, json_reply
 from axk1.infer.prompt_bound import PromptBound
 from axk1.infer.protocol import (APIError, BodyLimits, ChatRequest, CompletionRequest, RequestContext,
                                  check_body_headers, decode_body, parse_request, request_schemas)
@@ -326,16 +326,16 @@ async def _respond(state: ServerState, gen: Generation, req: Any, request: Reque
     # built and encoded in a worker thread: n=32 choices of 1,000 tokens with top_logprobs 20 are a 45 MB reply,
     # seconds of work that froze /health and every other stream on the event loop (a rough size picks the lane)
     size = sum(gen.tokens) * (64 if gen.wants_logprobs else 8)
-    return Response(await state.lanes.run(size, _reply, gen, head, chat, req, names), media_type="application/json")
+    return json_reply(await state.lanes.run(size, _reply, gen, head, chat, req, names))
 
 
-def _reply(gen: Generation, head: dict[str, Any], chat: bool, req: Any, names: TokenNames) -> bytes:
+def _reply(gen: Generation, head: dict[str, Any], chat: bool, req: Any, names: TokenNames) -> list[bytes]:
     choices = [{"index": i, **choice_text(t, chat, gen.tool_parsers and gen.tool_parsers[i]),
                 "finish_reason": gen.finish[i], "logprobs": _logprobs(gen, i, names, chat),
                 **choice_fields(gen, i, req, chat, first=True, final=True)} for i, t in enumerate(gen.texts)]
     # read now, not when queued: a request a weight update held is sampled by the new weights (Engine.replace_weights)
     head["system_fingerprint"] = gen.sequences[0].weights_version
-    return json_bytes({**head, "choices": choices, "usage": gen.usage()})
+    return json_chunks({**head, "choices": choices, "usage": gen.usage()})
 
 
 def _sse(data: dict[str, Any]) -> str:
