@@ -65,6 +65,15 @@ def list_steps(root: str | Path) -> list[int]:
     return sorted(steps)
 
 
+def incomplete_steps(root: str | Path) -> list[Path]:
+    """Step folders under root without their train_state.json, which `list_steps` passes over: a save writes the
+    file before the rename that names the folder, so such a folder was copied in part or lost the file."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and _STEP.match(p.name) and not (p / TRAIN_STATE).exists())
+
+
 def latest_step(root: str | Path) -> int | None:
     steps = list_steps(root)
     return steps[-1] if steps else None

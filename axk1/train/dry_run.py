@@ -82,7 +82,7 @@ def dry_run(recipe: Recipe, world_size: int, gpu: str = "H200") -> DryRun:
         out.notes.append(f"[run] device = \"cpu\": the {world_size} ranks train on CPU with gloo, and the memory per "
                          f"rank is host memory, not checked against {spec.name} (for GPUs: device = \"auto\" or "
                          "\"cuda\")")
-    out.notes += batch_notes(recipe)
+    out.notes += batch_notes(recipe) + optimizer_notes(recipe)
     if recipe.needs_stages:  # pretraining: a schedule over its stages' steps, held-out rows, the token shards
         out.notes += schedule_notes(recipe)
     dp = max(1, world_size // p.cp)  # the cp ranks of a group share their rows
@@ -256,6 +256,20 @@ def rounded_up_stages(recipe: Recipe) -> list[str]:
             notes.append(f"[[stages]] #{i} ({stage.name}) has {stage.tokens:,} tokens{part}, {what}, "
                          f"{trained / share:.2f}x the tokens asked; raise tokens or lower the batch")
     return notes
+
+
+# AdamW trains transformers at peak learning rates of about 1e-4 to 1e-2 (small models the highest); above this one
+# a run diverges (lr 3 on axk1-tiny: the loss rose from 9.0 to 177.7 in 3 steps). A note, not a problem: it may be meant.
+SANE_LR = 0.1
+
+
+def optimizer_notes(recipe: Recipe) -> list[str]:
+    """What the recipe's [optimizer] will do that its author may not expect."""
+    lr = recipe.optimizer.lr
+    if lr <= SANE_LR:
+        return []
+    return [f"[optimizer] lr = {lr:g} is far above what AdamW trains a transformer with (about 1e-4 to 1e-2; over "
+            f"{SANE_LR:g} the loss diverges): is it a typo? (the run says so if its loss rises above a uniform guess's)"]
 
 
 def schedule_notes(recipe: Recipe) -> list[str]:

@@ -5,16 +5,21 @@ any tensor is read, then the newest complete checkpoint loaded and its train sta
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+import math
+import sys
+import types
+import typing
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from axk1.checkpoint.dcp import TRAIN_STATE, agreed_steps, resume_latest, step_dir
-from axk1.checkpoint.mtp_order import convert_resumed_, hidden_first
+from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, TRAIN_STATE, agreed_steps, incomplete_steps, resume_latest, step_dir
+from axk1.checkpoint.mtp_order import MTP_ORDER, convert_resumed_, hidden_first
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
+from axk1.process_rank import process_rank
 from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
 from axk1.train.recipe import Recipe
 
@@ -31,6 +36,12 @@ RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
 # Settings first saved in the run definition later than the rest: a checkpoint written before has none of a prefix's
 # keys, and is compared on the others (SFT's sampler still checks its chat rows: axk1/posttrain/sft.py).
 ADDED_LATER = ("sft.",)
+# The JSON types of the train state's keys that any trainer writes (pretraining, SFT, RL): a damaged value is named
+# as such when the file is read. Unchecked, `"run": 5` was reported as a recipe differing in every setting, and a
+# "schedule" or "tokenizer_hash" of another type resumed without a word, into checkpoints an export then misread.
+TRAIN_STATE_TYPES = {"run": dict, "model_config": dict, "schedule": dict, "sampler": dict, "state": dict,
+                     "mtp_depth": int, "tokenizer_hash": str, "init_from": str, KEEP_ROUTER_BIAS: bool,
+                     MTP_ORDER: str}
 
 
 def run_definition(r: Recipe, config: ModelConfig) -> dict:
@@ -67,9 +78,13 @@ def check_resume(saved: dict | None, current: dict, where: Path, may_change: tup
                          "change), or start a new run in another --out folder")
 
 
-def counters_lack(state_keys: tuple[str, ...]) -> Callable[[object], str | None]:
-    """Pretraining's and SFT's check of a checkpoint's train state for resume_run: the loop's counters
-    (`state_keys`, "step" among them) and the sampler's state; what is missing, or None."""
+def counters_lack(state_type: type) -> Callable[[object], str | None]:
+    """Pretraining's and SFT's check of a checkpoint's train state for resume_run: the loop's counters (the fields
+    of the dataclass `state_type`, "step" among them, each of its field's type) and the sampler's state; what is
+    missing or damaged, or None."""
+    hints = typing.get_type_hints(state_type)
+    state_keys = tuple(f.name for f in fields(state_type))
+
     def lacks(saved: object) -> str | None:
         counters = saved.get("state") if isinstance(saved, dict) else None
         sampler = saved.get("sampler") if isinstance(saved, dict) else None
@@ -79,8 +94,62 @@ def counters_lack(state_keys: tuple[str, ...]) -> Callable[[object], str | None]
             what = f"\"state\" with step and at most {', '.join(state_keys)}"
         elif not isinstance(sampler, dict) or type(sampler.get("seed")) is not int:  # every sampler saves its seed
             what = "\"sampler\" with the data seed"  # ({} failed in the sampler as KeyError: 'seed')
+        elif bad := next((k for k, v in counters.items() if not json_is(v, hints[k])), None):
+            what = f"\"state\" with {bad} of type {_type_name(hints[bad])} (it holds {counters[bad]!r:.60})"
         return what and f"the run's counters and sampler state ({what})"
     return lacks
+
+
+def json_is(value: object, hint: object) -> bool:
+    """Whether a value read from JSON is of the type `hint` (int, float, str, None, list[...], a union of them):
+    an int for a float, as JSON writes 2.0 as 2.0 but a hand edit may not; never a bool for a number."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(json_is(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(json_is(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint in (int, float) and isinstance(value, bool):
+        return False
+    if hint is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: object) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint)
+
+
+def train_state_problem(saved: object) -> str | None:
+    """What is wrong with the shape of a train state read from a checkpoint's train_state.json (TRAIN_STATE_TYPES),
+    or None."""
+    if not isinstance(saved, dict):
+        return f"a JSON object (it holds a {type(saved).__name__})"
+    for key, kind in TRAIN_STATE_TYPES.items():
+        value = saved.get(key)
+        if key in saved and not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
+            return f"\"{key}\" as a {'JSON object' if kind is dict else kind.__name__} (it holds {value!r:.60})"
+    return None
+
+
+def damaged_state(where: Path, missing: str) -> ValueError:
+    """The error for a train_state.json that does not hold `missing` (a checkpoint's damage --resume cannot mend:
+    it takes the newest step folder, so say how to go back one)."""
+    return ValueError(f"{where} does not hold {missing}: the file is damaged; move the step folder out of the "
+                      "checkpoints folder to resume from the one before it")
+
+
+def note_incomplete_steps(root: Path) -> None:
+    """Says which step folders --resume passes over for lacking their train_state.json (written last, just before
+    the rename that makes a save complete, so such a folder was copied in part or had the file deleted): skipped
+    silently, the run resumed from an older step and later wrote over the folder."""
+    if process_rank() != 0:
+        return
+    for folder in incomplete_steps(root):
+        print(f"note: {folder} has no {TRAIN_STATE}, so it is not a complete checkpoint (copied in part, or the file "
+              "was deleted): --resume skips it and goes on from the newest complete step; a save of that step "
+              "replaces it, so move it out of the checkpoints folder to keep it", file=sys.stderr, flush=True)
 
 
 def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -91,20 +160,22 @@ def resume_run(root: Path, definition: dict, model: torch.nn.Module, optimizer: 
     tensor read; `may_change`: check_resume's). The train state is then checked by the trainer's `lacks` (what it
     is missing, None when whole), and its `counter` ("state" key: "step", RL's "iteration") must be the step its
     folder is named after."""
+    note_incomplete_steps(root)
     last = (agreed_steps(root) or [None])[-1]  # rank 0's view on every rank
     if last is not None:
         # --resume has no step to choose: say how to go back one
         state = read_json_file(step_dir(root, last) / TRAIN_STATE, f"the checkpoint is damaged; move "
                                f"{step_dir(root, last)} out of the checkpoints folder to resume from the step before "
                                "it", what="train state")
-        check_resume(state.get("run") if isinstance(state, dict) else None, definition, step_dir(root, last),
-                     may_change)
+        missing = lacks(state) or train_state_problem(state)  # before any tensor is read
+        if missing:
+            raise damaged_state(step_dir(root, last) / TRAIN_STATE, missing)
+        check_resume(state.get("run"), definition, step_dir(root, last), may_change)
     step, saved = resume_latest(root, model, optimizer)
     where = step_dir(root, step) / TRAIN_STATE
-    missing = lacks(saved)
+    missing = lacks(saved) or train_state_problem(saved)  # the file as loaded (the same one, unless replaced since)
     if missing:
-        raise ValueError(f"{where} does not hold {missing}: the file is damaged; move the step folder out of the "
-                         "checkpoints folder to resume from the one before it")
+        raise damaged_state(where, missing)
     n = saved["state"][counter]
     if n != step:  # the metrics would be trimmed at one step and the run redone from another
         raise ValueError(f"{where} says {counter} {n}, not its folder's {step}: the folder was copied or "

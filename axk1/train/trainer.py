@@ -13,8 +13,9 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 
 from __future__ import annotations
 
+import signal
 from collections import deque
-from dataclasses import fields
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -32,10 +33,12 @@ from axk1.parallel.distributed import (ParallelContext, host_all_sum, init_distr
 from axk1.parallel.init import materialize_
 from axk1.parallel.fsdp import clip_gradients
 from axk1.parallel.mesh import MeshDims
+from axk1.signal_handlers import held_signals
 from axk1.train.async_save import AsyncSaves
 from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
                                   ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
+from axk1.train.divergence import DivergenceNote
 from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
@@ -149,7 +152,7 @@ class Trainer(TrainerBase):
         self.init_from = r.model.init_from
         if resume:
             resume_step, saved = resume_run(self.ckpt_dir, self.definition, self.objective, self.optimizer,
-                                            counters_lack(tuple(f.name for f in fields(TrainState))))
+                                            counters_lack(TrainState))
             self.sampler.load_state_dict(saved["sampler"])
             self.state = TrainState(**saved["state"])
             self.init_from = saved.get("init_from")
@@ -159,12 +162,13 @@ class Trainer(TrainerBase):
         self.keep_router_bias = saved.get(KEEP_ROUTER_BIAS, r.keeps_router_bias) if resume else self.bias_kept()
         # The loop's other concerns, in the order they run after each step (axk1/train/callbacks.py). A background
         # checkpoint write that has ended is finished before the logs and the step's own save (async_save.py). Before
-        # the update, a non-finite step and then a loss spike are dropped (loss_spike.py). The resume tests' fault
-        # injection only when their environment asks for it.
+        # the update, a non-finite step and then a loss spike are dropped (loss_spike.py); a loss far above a uniform
+        # guess's is a note (divergence.py). The resume tests' fault injection only when their environment asks for it.
         self.saves = AsyncSaves()
         self.callbacks: list[Callback] = [*([validator] if validator else []), self.saves, SpeedMonitor(),
                                           ProgressBar("train"), MetricsWriter(self, resume_step), NonFiniteGuard(),
-                                          LossSpikeGuard(), BadStepGuard(), Checkpointer(), StopOnSignal(),
+                                          LossSpikeGuard(), BadStepGuard(), DivergenceNote(), Checkpointer(),
+                                          StopOnSignal(),
                                           *KillAfterCheckpoint.if_asked(), RunPlots()]
         self.domains = list(self.sampler.domains)
         self.domain_stats_2X = torch.zeros(2, len(self.domains), dtype=torch.float64)  # since the last log (host)
@@ -341,11 +345,19 @@ class Trainer(TrainerBase):
                        KEEP_ROUTER_BIAS: self.keep_router_bias,
                        **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {}),
                        **({"init_from": str(self.init_from)} if self.init_from else {})}
-        out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
-                              self.recipe.checkpointing.keep_latest, async_save=self.recipe.checkpointing.async_)
-        self.saved_step = s.step
+        async_save = self.recipe.checkpointing.async_
+        # An async save's staging (the copy of the state) is quick, and a Ctrl-C in it lost the checkpoint: the
+        # write was not yet handed over to AsyncSaves, whose on_error finishes it. So in one process (where
+        # on_error finishes writes) SIGINT is held until the hand-over, then raised. A synchronous write is not
+        # held: it can take minutes, and a Ctrl-C in it leaves only a temp folder (the previous checkpoint stands).
+        held = held_signals([signal.SIGINT]) if async_save and self.parallel is None else nullcontext()
+        with held:
+            out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
+                                  self.recipe.checkpointing.keep_latest, async_save=async_save)
+            self.saved_step = s.step
+            if isinstance(out, PendingCheckpoint):
+                self.saves.pending = out
         if isinstance(out, PendingCheckpoint):
-            self.saves.pending = out
             return out.wait() if wait else step_dir(self.ckpt_dir, s.step)
         return out
 
