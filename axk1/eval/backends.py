@@ -158,7 +158,10 @@ class NativeBackend(Backend):
                     tokens = gen.tokens[j]
                     text = self.tokenizer.decode(tokens, skip_special_tokens=False)
                     results[i] = Completion(text, gen.finish_reasons[j], prompts[i].think_open, len(tokens))
-            out.extend(results[i] for i in range(len(batch)))
+            for i in range(len(batch)):
+                out.append(results[i])
+                if done is not None:  # kept as each batch ends: a Ctrl-C in the next one loses none of this one
+                    done(start + i, results[i])
         return out
 
     def describe(self) -> dict:
@@ -209,37 +212,40 @@ class HFBackend(Backend):
         return self.context
 
     def generate(self, requests: list[Request], sampling: Sampling, done=None) -> list[Completion]:
-        import torch
-
-        out = []
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        for request in requests:
-            prompt = self.prompt(request.messages, sampling.thinking)
-            ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
-                self.model.device)
-            # as the axk1 backend: a request the context cannot hold is refused (transformers generated past it, a
-            # reply from positions the model never learned, graded as a measurement)
-            budget = sampling.max_tokens
-            said = _too_long(ids.shape[1], budget, self.context) if self.context is not None else None
-            if said:
-                out.append(Completion("", TOO_LONG, prompt.think_open, 0, said))
-                continue
-            torch.manual_seed(request.seed)
-            sample = sampling.temperature > 0
-            kwargs = dict(do_sample=sample, max_new_tokens=budget, pad_token_id=next(iter(eos_ids), 0))
-            if sample:
-                kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
-            with torch.no_grad():
-                full = self.model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)[0, ids.shape[1]:]
-            tokens = full.tolist()
-            stopped = bool(tokens) and tokens[-1] in eos_ids
-            if stopped:
-                tokens = tokens[:-1]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
-            out.append(Completion(text, "stop" if stopped or len(full) < budget else "length",
-                                  prompt.think_open, len(tokens)))
+        out = []
+        for index, request in enumerate(requests):
+            out.append(self._one(request, sampling, eos_ids))
+            if done is not None:  # kept as each one ends: a Ctrl-C in the next loses none of the finished ones
+                done(index, out[-1])
         return out
+
+    def _one(self, request: Request, sampling: Sampling, eos_ids: set) -> Completion:
+        import torch
+
+        prompt = self.prompt(request.messages, sampling.thinking)
+        ids = self.tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
+            self.model.device)
+        # as the axk1 backend: a request the context cannot hold is refused (transformers generated past it, a
+        # reply from positions the model never learned, graded as a measurement)
+        budget = sampling.max_tokens
+        said = _too_long(ids.shape[1], budget, self.context) if self.context is not None else None
+        if said:
+            return Completion("", TOO_LONG, prompt.think_open, 0, said)
+        torch.manual_seed(request.seed)
+        sample = sampling.temperature > 0
+        kwargs = dict(do_sample=sample, max_new_tokens=budget, pad_token_id=next(iter(eos_ids), 0))
+        if sample:
+            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
+        with torch.no_grad():
+            full = self.model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)[0, ids.shape[1]:]
+        tokens = full.tolist()
+        stopped = bool(tokens) and tokens[-1] in eos_ids
+        if stopped:
+            tokens = tokens[:-1]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+        return Completion(text, "stop" if stopped or len(full) < budget else "length", prompt.think_open, len(tokens))
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model_id, "weights": self.weights,

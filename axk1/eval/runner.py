@@ -26,7 +26,9 @@ from axk1.text.tokenizer_file import THINK_CLOSE
 from axk1.eval.tasks import TaskOptions, get_task
 from axk1.eval.tasks.base import Problem
 
-CHUNK = 64  # requests handed to the backend at once (progress granularity; the backend parallelises inside)
+# requests handed to the backend at once (the backend parallelises inside, and hands back each completion as it
+# arrives: kept and counted on the bar then, not at the chunk's end)
+CHUNK = 64
 
 
 @dataclass
@@ -53,7 +55,8 @@ def _sample_requests(problems: list[Problem], n: int, seed: int) -> list[Request
 def _generate(backend: Backend, requests: list[Request], sampling: Sampling, desc: str,
               store: CompletionStore | None = None) -> list:
     """The requests' completions: those `store` holds from an earlier run, the rest asked for a chunk at a time
-    and kept in `store` as each chunk returns."""
+    and kept in `store` as each arrives (the local backends hand back each batch as it ends: a Ctrl-C mid-chunk
+    kept nothing of the chunk when they were kept only as it returned)."""
     from tqdm import tqdm
 
     out = [store.get(r, sampling) if store is not None else None for r in requests]
@@ -67,12 +70,12 @@ def _generate(backend: Backend, requests: list[Request], sampling: Sampling, des
                 out[chunk[j]] = completion
                 if store is not None:
                     store.add(requests[chunk[j]], completion, sampling)
+                bar.update(1)
 
             done = backend.generate([requests[i] for i in chunk], sampling, arrived)
             for j, completion in enumerate(done):
                 if out[chunk[j]] is None:  # a backend that answered the batch at once
                     arrived(j, completion)
-            bar.update(len(chunk))
     if drawn and not sys.stderr.isatty():
         # a bar without `leave` ends on a `\r`: in a log file (no terminal) the next line printed, the first task's
         # score, was glued to it
