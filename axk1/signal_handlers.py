@@ -32,6 +32,12 @@ def swapped_handlers(signals: Iterable[int], handler: Any, keep: Callable[[], bo
                 signal.signal(sig, previous)
 
 
+# The signals that stop a command (Ctrl-C, a scheduler's or `kill`'s SIGTERM, a closed terminal's SIGHUP): what
+# held_signals holds while a set of files is renamed into place (axk1/eval/result_set.py, axk1/synth/pipeline.py,
+# axk1/posttrain/task_set.py).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def held_signals(signals: Iterable[int]) -> Iterator[None]:
     """The block runs whole: each of `signals` that arrives meanwhile is noted, and delivered to the handlers

@@ -331,7 +331,8 @@ def test_an_export_killed_between_its_renames_is_named_and_the_next_one_puts_the
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     monkeypatch.undo()
     export_checkpoint(step, out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["driver.py", "model"]
+    # nothing hidden left but the lock file of the killed `axk1 export` (kept, as every run's: run_lock.py)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.axk1-run.lock", "driver.py", "model"]
 
 
 @pytest.mark.parametrize("flag, seconds", [((), 1800.0), (("--collective-timeout-s", "7200"), 7200.0)])

@@ -4,10 +4,13 @@ in a log. The teacher is a small OpenAI-compatible HTTP app; the pipeline, HTTP 
 ones."""
 
 import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +130,29 @@ def test_progress_in_a_log_is_plain_lines(teacher, tmp_path, capsys):
     assert "\r" not in err
     assert [line for line in err.splitlines() if line.startswith("teacher:")] == [
         "teacher: 1/3 requests answered", "teacher: 2/3 requests answered", "teacher: 3/3 requests answered"]
+
+
+def test_a_stop_while_the_outputs_are_renamed_into_place_leaves_one_runs_set(teacher, tmp_path, monkeypatch):
+    """The kept, rejected, failed and excluded files and the summary were renamed into place one by one with Ctrl-C
+    and SIGTERM free to land between two renames: this run's kept file then stood beside the earlier run's summary
+    (and side files), which described other samples. The stop now waits for the last rename and ends the run after."""
+    url, _ = teacher
+    recipe, out = load_synth_recipe(synth_recipe(tmp_path)), tmp_path / "o.jsonl"
+    earlier = docs_file(tmp_path, [{"id": "seoul", "text": GOOD}], name="earlier.jsonl")
+    assert run_synth(earlier, recipe, url, out, progress=False).kept == 1
+    docs = docs_file(tmp_path, [{"id": "busan", "text": "Busan lies on the coast, where the Nakdong river meets the "
+                                                         "sea."}, {"id": "daegu", "text": "Daegu lies inland, in a "
+                                                                   "basin ringed by mountains to the north."}])
+    real_replace = os.replace
+
+    def ctrl_c_after_the_kept_file(src, dst):
+        real_replace(src, dst)
+        if Path(dst) == out:
+            signal.raise_signal(signal.SIGINT)  # as a user's Ctrl-C at that moment: Python's KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", ctrl_c_after_the_kept_file)
+    with pytest.raises(KeyboardInterrupt):
+        run_synth(docs, recipe, url, out, progress=False)
+    summary = json.loads(out.with_name("o.summary.json").read_text())
+    assert summary["kept"] == len(jsonl_rows(out)) == 2 and summary["documents"] == 2
+    assert not list(tmp_path.glob("*.tmp"))

@@ -346,10 +346,14 @@ def _export_step(ckpt: Path, out_dir: str | Path, dtype: torch.dtype | None, kee
                                 part=(world, world))
         if rank == 0:
             _write_tokenizer(tokenizer_files, staging, config.context_length)
-    except OSError as e:
+    except BaseException as e:
+        # any end, not only a full disk's: Ctrl-C or SIGTERM (axk1's Terminated) mid-write left the hidden staging
+        # folder of shards behind (terabytes at scale), found by nobody until the next export into `out`
         if rank == 0:
             shutil.rmtree(staging, ignore_errors=True)
             discard(stale)
+        if not isinstance(e, OSError):
+            raise
         kept = "the model that was there is unchanged" if out.exists() else "nothing was left behind"
         raise OSError(e.errno, f"{e.strerror or e}: exporting to {out} failed ({kept}); free space or fix the "
                       "cause and export again") from e  # no file name: it would be the staging folder's

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
@@ -125,6 +126,37 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_replacing(out: Path, force: bool) -> None:
+    if (out / "tokenizer.json").exists() and not force:
+        raise FileExistsError(f"{out / 'tokenizer.json'} exists (shards made with it would no longer match): "
+                              "give another -o, or --force to replace it")
+
+
+@contextmanager
+def tokenizer_lock(out: Path, made: list[Path], force: bool):
+    """The run lock on a tokenizer training's -o (axk1/checkpoint/run_lock.py), held until its files are written:
+    two trainings into one folder both said "trained", the last to end replacing the other's tokenizer.json unsaid.
+    A training that does not go ahead leaves neither the folders it made (`made`) nor a lock file of its own."""
+    from axk1.checkpoint.run_lock import LOCK_FILE, RunLock
+    from axk1.output_folder import remove_made
+
+    new_file = not (out / LOCK_FILE).exists()
+    lock = None
+    try:
+        lock = RunLock(out, flag="-o", job="tokenizer training",
+                       harm="would each write tokenizer.json, the last to end replacing the other's")
+        refuse_replacing(out, force)  # again, now it is held: a training that ended since the first look wrote one
+        yield
+    except BaseException:
+        if lock is not None and new_file:
+            (out / LOCK_FILE).unlink(missing_ok=True)  # while still held: no run can have taken it meanwhile
+        remove_made(made)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def cmd_contamination(args: argparse.Namespace) -> int:
     from axk1.data.contamination_audit import audit, summary_lines
 
@@ -145,7 +177,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     import time
     from collections import Counter
 
-    from axk1.output_folder import remove_made, writable_folder
+    from axk1.output_folder import writable_folder
     from axk1.data.tokenizer import (chars_per_token, iter_jsonl_texts, size_shortfall, skipped_rows_line,
                                      train_tokenizer)
     from axk1.text.tokenizer_file import load_tokenizer
@@ -155,9 +187,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o {out} is a file: give the folder to write tokenizer.json and "
                                  "tokenizer_config.json into")
-    if (out / "tokenizer.json").exists() and not args.force:
-        raise FileExistsError(f"{out / 'tokenizer.json'} exists (shards made with it would no longer match): "
-                              "give another -o, or --force to replace it")
+    refuse_replacing(out, args.force)
     inputs = input_files(args.inputs, "input")
     heldout: list[tuple[str, list[str]]] = []
     for spec in args.heldout:
@@ -181,11 +211,8 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     first_at: dict[str, str] = {}
     t0 = time.perf_counter()
     cfg = TokenizerConfig(vocab_size=args.vocab_size, min_frequency=args.min_frequency)
-    try:
+    with tokenizer_lock(out, made, args.force):
         path = train_tokenizer(iter_jsonl_texts(inputs, skipped, first_at), out, cfg)
-    except BaseException:
-        remove_made(made)
-        raise
     tok = load_tokenizer(path)
     size = tok.get_vocab_size(with_added_tokens=True)
     print(f"trained {path} in {time.perf_counter() - t0:.1f}s: {size:,} entries (asked for {args.vocab_size:,})")

@@ -13,17 +13,15 @@ not part of the set: it is appended as completions arrive (axk1/eval/completion_
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
 from axk1.output_folder import discard
-from axk1.signal_handlers import held_signals
+from axk1.signal_handlers import STOP_SIGNALS, held_signals
 
 STAGING = ".eval-staging"
 # Every name a set may hold: one the new set lacks (a task's plot) goes with the old set.
 KNOWN = ("samples.jsonl", "config.json", "results.json", "report.md", "scores.png", "passkey.png")
-HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class ResultsNotWritten(OSError):
@@ -40,7 +38,7 @@ def publish(out: Path, write: Callable[[Path], None]) -> None:
         staging.mkdir()
         write(staging)
         names = sorted(p.name for p in staging.iterdir())
-        with held_signals(HELD):
+        with held_signals(STOP_SIGNALS):
             for name in names:
                 os.replace(staging / name, out / name)
             for name in set(KNOWN) - set(names):

@@ -147,7 +147,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     eval_sets = {k: v for k, v in (("aime25", args.aime_en), ("aime25-ko", args.aime_ko)) if v}
     result = build_task_files(args.output, args.train, args.heldout, args.seed, levels=args.levels, kinds=args.kinds,
-                              families=args.families, eval_sets=eval_sets)
+                              families=args.families, eval_sets=eval_sets, force=args.force)
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     if "note" in result:  # the last line seen, not a key inside a long report
         print(f"note: {result['note']}", file=sys.stderr)
@@ -280,6 +280,8 @@ def add_posttrain_parsers(sub: argparse._SubParsersAction) -> None:
                    "FAMILIES)")
     q.add_argument("--aime-en", default=None, help="AIME 2025 JSONL to decontaminate against (optional)")
     q.add_argument("--aime-ko", default=None, help="Korean AIME 2025 JSONL to decontaminate against (optional)")
+    q.add_argument("--force", action="store_true", help="replace task files in -o that another run drew with other "
+                   "options (refused without it; the same options just write the same files again)")
     q.set_defaults(func=cmd_tasks)
     q = verbs.add_parser("chat", help="tasks -> chat rows for SFT in one mode")
     q.add_argument("tasks", help="tasks JSONL (`axk1 posttrain tasks`: train.jsonl)")

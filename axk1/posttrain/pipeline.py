@@ -77,7 +77,7 @@ def run_posttraining(output: Path, base_model: Path, quick: bool = False) -> dic
     t = time.perf_counter()
     print("\n== 6. post-training data: verified tasks (EN/KO), split and decontaminated", flush=True)
     tasks = build_task_files(out / "tasks", cfg.train, cfg.heldout, cfg.seed, levels=tuple(cfg.levels),
-                             kinds=tuple(cfg.kinds), families=cfg.families)
+                             kinds=tuple(cfg.kinds), families=cfg.families, force=True)  # the demo's own folder
     print(f"  {tasks['train']} train / {tasks['heldout']} held-out tasks; removed by decontamination: {tasks['removed']}")
     train = read_tasks(tasks["files"]["train"])
     for mode in MODES:

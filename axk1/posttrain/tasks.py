@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from axk1.atomic_file import atomic_writer
+from axk1.atomic_file import atomic_writer, write_text_atomic
 from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, drop_stale_bad_rows, fill_defaults, row_problems
+from axk1.posttrain.task_set import publish_tasks, refuse_other_tasks
 from axk1.json_text import json_digest, parse_json, without_bom
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
@@ -329,9 +330,10 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
                      levels: Sequence[int] = (1, 2), kinds: Sequence[str] = KINDS, langs: Sequence[str] = LANGS,
                      families: Sequence[str] | None = None, math_instruction: bool = False,
                      eval_sets: Mapping[str, ReferenceSet | str | Path | Sequence[str] | None] | None = None,
-                     n: int = 13, threshold: float = 0.0) -> dict:
+                     n: int = 13, threshold: float = 0.0, force: bool = False) -> dict:
     """Generates, decontaminates and splits tasks; writes out_dir/train.jsonl, heldout.jsonl (VerifiedTask rows)
-    and decontamination.json. The reference sets are evaluation_texts() (bundled HumanEval; AIME reported "not
+    and decontamination.json, as one set (task_set.py; another run's set drawn with other options is refused
+    unless `force`). The reference sets are evaluation_texts() (bundled HumanEval; AIME reported "not
     available") updated with eval_sets: name -> a local file ({"aime25": "aime25_en.jsonl", "aime25-ko": ...}),
     texts, or a ReferenceSet; a file given that cannot be read is a ValueError naming it and why. Returns the
     counts and the overlap report, with a "note" saying why when the files hold fewer tasks than asked (too few
@@ -348,6 +350,7 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
                              "out to generate without it")
     options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
                    math_instruction=math_instruction)
+    refuse_other_tasks(Path(out_dir), {**options, "n": n, "threshold": threshold}, force)  # before the drawing
     pool = generated = want
     for _ in range(4):
         # the split keeps a problem's wordings (EN and KO) on one side, so the held-out set can fall short of its
@@ -374,8 +377,6 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
     out = Path(out_dir)
     files = {"train": out / "train.jsonl", "heldout": out / "heldout.jsonl",
              "decontamination": out / "decontamination.json"}
-    write_jsonl(files["train"], train)
-    write_jsonl(files["heldout"], heldout)
     removed = sorted({i for r in report.values() for i in r.get("removed_ids", [])})
     summary = {"train": len(train), "heldout": len(heldout), "generated": len(tasks), "removed": len(removed),
                "by_family": {"train": dict(Counter(t.family for t in train)),
@@ -387,5 +388,11 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
                            f"asked: {len(kept)} distinct tasks were left after decontamination, and a problem's "
                            "wordings (EN and KO) go to one side whole, so the groups could not add up to the sizes; "
                            "allow more levels, families or languages, or ask for fewer")
-    files["decontamination"].write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    def write(folder: Path) -> None:
+        write_jsonl(folder / files["train"].name, train)
+        write_jsonl(folder / files["heldout"].name, heldout)
+        write_text_atomic(folder / files["decontamination"].name, json.dumps(summary, ensure_ascii=False, indent=2))
+
+    publish_tasks(out, write)
     return summary

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from axk1.atomic_file import write_text_atomic
 from axk1.checkpoint.run_lock import RunLock
+from axk1.signal_handlers import STOP_SIGNALS, held_signals
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, encoding_problem, reply_problem
 from axk1.synth.formats import chat_messages, parse_reply
@@ -331,11 +332,14 @@ def _run_locked(documents: Path, recipe: SynthRecipe, teacher_url: str, paths: d
         for k in ("kept", "rejected", "excluded"):
             _tmp(paths[k]).unlink()
         return summary
-    for k in ("kept", "rejected", "failed", "excluded"):
-        os.replace(_tmp(paths[k]), paths[k])
-    paths["latest_failed"].unlink(missing_ok=True)  # an earlier failed attempt's, older than these files
-    # whole or not at all: a kill while writing left a cut summary beside whole outputs
-    write_text_atomic(paths["summary"], json.dumps(asdict(summary), indent=2, ensure_ascii=False))
+    # the summary written whole beside its place too (a kill while writing it left a cut one beside whole outputs),
+    # then the set renamed into place with Ctrl-C and SIGTERM held until the last rename: a stop between two
+    # renames left this run's kept file beside the earlier run's rejected file and summary
+    write_text_atomic(_tmp(paths["summary"]), json.dumps(asdict(summary), indent=2, ensure_ascii=False))
+    with held_signals(STOP_SIGNALS):
+        for k in ("kept", "rejected", "failed", "excluded", "summary"):
+            os.replace(_tmp(paths[k]), paths[k])
+        paths["latest_failed"].unlink(missing_ok=True)  # an earlier failed attempt's, older than these files
     return summary
 
 
