@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from axk1.cli_args import check_utf8, positive_int
-from axk1.cli_exit import ended, report_error, sigterm_raises
+from axk1.cli_exit import ended, exit_process, report_error, sigterm_raises
 from axk1.data.cli import add_data_parser
 from axk1.process_rank import process_rank
 from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
@@ -368,8 +368,8 @@ def _passive_omp_wait() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The command; without `argv` the process's own command line (the `axk1` script, `python -m axk1`), after
-    which the process exits: a finished run's signal handlers then stay for the interpreter's shutdown
-    (cli_exit.finished_run). Called with `argv` (in-process), every handler is put back."""
+    which the process exits: a finished run, or a verb a signal stopped, ends the process here with its handlers
+    still in force (cli_exit.exit_process). Called with `argv` (in-process), every handler is put back."""
     own_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     _passive_omp_wait()
@@ -389,9 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = recipe_overrides(args, extra)
     with sigterm_raises(args, until_exit=own_command_line):
         try:
-            return args.func(args)
+            code = args.func(args)
         except BaseException as e:
-            return ended(args, e)
+            code = ended(args, e)
+    exit_process(code)  # a finished or stopped run, on its own command line: the exit, its handlers kept
+    return code
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 missing file: `axk1 VERB: error: ...` and 2; Ctrl-C, SIGTERM and SIGHUP: a line, how to go on, 130, 143 and 129; a
 failed torchrun rank: its traceback or a word that another rank failed, then out at once), SIGTERM or SIGHUP
 raised as `Terminated` while a verb runs, and a stop signal after a run has finished (`finished_run`: the run's
-exit code and a line, not a failure). Split from axk1/cli.py, which parses and dispatches."""
+exit code and a line, not a failure) or while a stopped one exits (`exit_process`: the process's end, handlers
+kept). Split from axk1/cli.py, which parses and dispatches."""
 
 from __future__ import annotations
 
@@ -64,13 +65,16 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
                 traceback.print_exc()
                 return leave(1)
             raise
-        what = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) and e.strerror and e.filename else e
+        what = e
+        if isinstance(e, OSError) and e.strerror and e.filename:  # a path as text: a library's bytes one read b'/a'
+            what = f"{e.strerror}: {os.fsdecode(e.filename) if isinstance(e.filename, bytes) else e.filename}"
         # a bad value, a missing file, ...; a sub-verb that names itself (`axk1 plan fit`) is named in full
         report_error(f"axk1 {getattr(args, 'verb_name', None) or args.command}: error: {what}")
         return leave(2)
     # Ctrl-C or SIGTERM: a line, not a traceback, and for a run with checkpoints the way back. (Landing inside a
     # checkpoint save it surfaces as torch.save's RuntimeError, raised while the KeyboardInterrupt is handled, or as
     # DCP's CheckpointException, which carries it per rank.)
+    _start_leaving(128 + stop)  # a second Ctrl-C from here on: `_leave_again`
     again = getattr(args, "interrupt_hint", "") or _resume_hint(args)  # a verb's own word on a rerun, if it has one
     what = "interrupted" if stop == signal.SIGINT else f"stopped by {signal.Signals(stop).name}"
     if stop == signal.SIGTERM and "TORCHELASTIC_RUN_ID" in os.environ:
@@ -81,6 +85,8 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
         again = again if _newest_step(args) is not None else ""
     if process_rank() == 0:  # under torchrun every rank is interrupted: one line is enough
         print(f"\naxk1 {args.command}: {what}{again}", file=sys.stderr)
+    if _leaving is not None:
+        _leaving["said"] = True
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143, 129
 
 
@@ -92,14 +98,14 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
     command running when its terminal closes) stays ignored.
 
     `args`: the verb's, which it marks once its run has finished (`finished_run`). `until_exit`: the process exits
-    after the block (main on the process's own command line); a finished run then keeps its handlers, Ctrl-C's too,
-    through the interpreter's shutdown instead of getting the ones before back."""
-    global _MAIN_PID, _args
-    _MAIN_PID, _args = os.getpid(), args
+    after the block (main on the process's own command line); a finished run, or a verb a signal stopped, then
+    keeps its handlers, Ctrl-C's too, to the process's end (`exit_process`) instead of getting the ones before back."""
+    global _MAIN_PID, _args, _until_exit, _leaving
+    _MAIN_PID, _args, _until_exit, _leaving = os.getpid(), args, until_exit, None
     signals = [signal.SIGTERM] + ([signal.SIGHUP] if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN else [])
 
-    def keep() -> bool:
-        return until_exit and finished_run() is not None
+    def keep() -> bool:  # a finished run, or a verb a signal stopped (`_start_leaving`), as the process exits
+        return until_exit and (finished_run() is not None or _leaving is not None)
 
     try:
         with swapped_handlers(signals, _terminate, keep):
@@ -110,7 +116,7 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
             signal.signal(signal.SIGINT, _interrupt)
     finally:
         if not keep():
-            _args = None
+            _args, _until_exit = None, False
 
 
 def finished_run() -> tuple[str, int] | None:
@@ -125,6 +131,52 @@ def finished_run() -> tuple[str, int] | None:
 
 
 _args: argparse.Namespace | None = None  # the running verb's (sigterm_raises)
+_until_exit = False  # whether the process exits once the verb has (sigterm_raises)
+# a verb a signal stopped, on the process's own command line: the code it exits with, and whether its line is said
+_leaving: dict | None = None
+
+
+def _start_leaving(code: int) -> None:
+    """A verb a signal stopped (ended) in a process that exits after it (main on its own command line): from here
+    on a second Ctrl-C, SIGTERM or SIGHUP does not interrupt its end (`_leave_again`). A double Ctrl-C ~10 ms apart
+    raised KeyboardInterrupt in an atexit function ("Exception ignored in atexit callback" and a traceback) or,
+    once the interpreter's exit had put the default handlers back, killed the process (-2, no exit code)."""
+    global _leaving
+    if not _until_exit or os.getpid() != _MAIN_PID:
+        return
+    _leaving = {"code": code, "said": False}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (SIGTERM's and SIGHUP's: _terminate)
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+def _leave_again() -> None:
+    """A second signal to a stopped verb: ignored while its line is being said (the process ends right after), then
+    the exit code already decided, at once: a second Ctrl-C is most often sent because the exit takes long."""
+    if _leaving["said"]:
+        _flush_and_exit(_leaving["code"])
+
+
+def exit_process(code: int) -> None:
+    """The end of a process whose run finished (`finished_run`) or whose verb a signal stopped (`_start_leaving`),
+    from main on its own command line: the interpreter's exit steps that matter (other threads joined, the atexit
+    functions: multiprocessing's children reaped, logging flushed, ...), then os._exit(code). Python's own exit put
+    the default handlers of SIGINT, SIGTERM and SIGHUP back before its ~2 s of tearing down modules, where a signal
+    then killed the process without a line or the run's code (-15, -2); here the verb's handlers stay to the end,
+    and the module teardown, which has nothing left to write, is skipped. Returns at once for any other end."""
+    if not _until_exit or (finished_run() is None and _leaving is None):
+        return
+    import atexit
+    import gc
+    import threading
+
+    # as the interpreter's exit: its threading atexit functions (a thread pool's idle workers told to stop) and the
+    # non-daemon threads joined, then the atexit functions (private, but the very call Py_FinalizeEx makes)
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
+    gc.collect()  # objects only a reference cycle holds (a file, a progress bar) finalized: closed, flushed
+    _flush_and_exit(code)
 
 
 def _end_finished(signum: int) -> None:
@@ -134,6 +186,10 @@ def _end_finished(signum: int) -> None:
     if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
         print(f"\naxk1 {_args.command}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
               "during its teardown, which was cut short", file=sys.stderr)
+    _flush_and_exit(code)
+
+
+def _flush_and_exit(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -143,9 +199,13 @@ def _end_finished(signum: int) -> None:
 
 
 def _interrupt(signum, frame) -> None:
-    """Ctrl-C after main has returned on a finished run (sigterm_raises)."""
+    """Ctrl-C after main has returned on a finished run (sigterm_raises), or to a verb a signal stopped
+    (_start_leaving)."""
     if os.getpid() == _MAIN_PID:
-        _end_finished(signum)
+        if finished_run() is not None:
+            _end_finished(signum)
+        if _leaving is not None:
+            return _leave_again()
     raise KeyboardInterrupt  # a forked worker's, as Python's own handler
 
 
@@ -270,6 +330,8 @@ def _terminate(signum, frame) -> None:
         return
     if finished_run() is not None:
         _end_finished(signum)
+    if _leaving is not None:
+        return _leave_again()
     raise Terminated(signum)
 
 

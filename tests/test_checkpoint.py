@@ -128,3 +128,23 @@ def test_state_dict_adapter_round_trip(tmp_path, tiny_config, tied):
     assert back.keys() == sd.keys()
     for k, v in sd.items():
         assert torch.equal(back[k], v), k
+
+
+def test_a_partial_write_that_cannot_be_removed_is_not_said_to_be(tmp_path, monkeypatch):
+    """A checkpoints folder turned read-only mid-run: the save failed, the error said "the partial write was
+    removed", and the empty .step-000002.tmp/ stayed (a read-only folder keeps what is in it)."""
+    import errno
+    import re
+
+    from axk1.checkpoint import save_failure
+
+    tmp = tmp_path / ".step-000002.tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(save_failure.shutil, "rmtree", lambda path, ignore_errors=False: None)  # EROFS, ignored
+    with pytest.raises(save_failure.CheckpointWriteError) as failed:
+        with save_failure.write_guard(tmp_path, tmp, 2, 1, True, lambda: None, 2):
+            raise OSError(errno.EROFS, "Read-only file system")
+    said = str(failed.value)
+    assert re.search(rf"; the partial write {re.escape(str(tmp))} could not be removed \(it is never read as a "
+                     r"checkpoint; a later save in this folder deletes it\), and no checkpoint", said), said
+    assert "was removed" not in said and tmp.exists()

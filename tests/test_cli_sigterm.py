@@ -6,8 +6,10 @@ forked workers still end at once. SIGHUP the same (129), unless the command was 
 import os
 import signal
 import subprocess
+import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -159,12 +161,13 @@ def test_serve_shuts_down_on_sigterm_and_says_so(tmp_path):
     assert "axk1 serve: stopped by SIGTERM" in out and "Traceback" not in out, out
 
 
-# A run that has finished, held in its teardown: the process groups' destroy ("destroy") or, once main has
-# returned, the interpreter's shutdown ("exit"), each made slow here so that the signal lands there. As the `axk1`
+# A run that has finished, held in its teardown: the process groups' destroy ("destroy") or, once the run's
+# outputs are written, the process's exit ("exit": an atexit function), each made slow here so that the signal lands
+# there. As the `axk1`
 # script calls it: main() on sys.argv. sft and rl return as a run that trained and exported does (what precedes is
 # covered by their own tests); train runs for real.
 FINISHED_VERB = textwrap.dedent("""
-    import sys, time
+    import atexit, sys, time
     from types import SimpleNamespace
     import axk1.cli as cli
     import axk1.parallel.distributed as distributed
@@ -183,11 +186,10 @@ FINISHED_VERB = textwrap.dedent("""
 
     if moment == "destroy":
         distributed.shutdown_distributed = lambda: slow("destroying")
+    else:
+        atexit.register(slow, "exiting")
     sys.argv = ["axk1", *command]
-    code = cli.main()
-    if moment == "exit":
-        slow("exiting")
-    sys.exit(code)
+    sys.exit(cli.main())
 """)
 
 
@@ -247,3 +249,83 @@ def test_a_finished_run_called_in_process_puts_every_handler_back(tmp_path, monk
     before = [signal.getsignal(s) for s in stops]
     assert main(["sft", "recipe.toml"]) == 0
     assert [signal.getsignal(s) for s in stops] == before
+
+
+# The `axk1` command in a fresh interpreter (the warm processes above end without the interpreter's own exit), with
+# an object only a reference cycle holds whose finalizer is slow: it is collected as the process exits, as torch's
+# ~2 s of module teardown is, and says when it starts. Collection is off until then so that it waits for the exit
+# (a one-process run calls no gc.collect of its own: that is the process groups' destroy, under torchrun).
+SLOW_EXIT = textwrap.dedent("""
+    import gc, sys, time
+
+    gc.disable()
+
+    class SlowTeardown:
+        def __del__(self):
+            print("tearing down", flush=True)
+            time.sleep(60)
+
+    slow = SlowTeardown()
+    slow.cycle = slow
+    del slow
+    sys.argv = ["axk1", *sys.argv[1:]]
+    from axk1.cli import main
+
+    sys.exit(main())
+""")
+
+
+def _slow_exit(tmp_path, command: list[str]) -> subprocess.Popen:
+    root = str(Path(__file__).resolve().parents[1])
+    return subprocess.Popen([sys.executable, "-c", SLOW_EXIT, *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": root})
+
+
+def _read_until(proc: subprocess.Popen, holding: str) -> str:
+    """Its stdout up to the first line holding `holding` ("" and all of it if it ended without one)."""
+    said = []
+    for line in proc.stdout:
+        said.append(line)
+        if holding in line:
+            return "".join(said)
+    return ""
+
+
+def test_a_signal_in_the_interpreters_exit_after_a_finished_train_run_exits_0_with_a_line(tmp_path):
+    """Python's exit puts the default handlers of SIGTERM, SIGINT and SIGHUP back, then tears down its modules
+    (~2 s for torch): a SIGTERM there, after the run's closing line, killed the process without a word (-15)."""
+    from tests.train_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path)
+    proc = _slow_exit(tmp_path, ["train", str(recipe), "--max-steps", "2", "--out", str(tmp_path / "run")])
+    try:
+        said = _read_until(proc, "tearing down")
+        assert "checkpoints in" in said, (said, proc.communicate(timeout=60)[1][-3000:])
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, (proc.returncode, err[-3000:])
+    assert (f"axk1 train: the run had finished (checkpoints in {tmp_path}/run/checkpoints) when SIGTERM came"
+            in err and "Traceback" not in err), err
+
+
+def test_a_second_ctrl_c_while_an_interrupted_run_exits_keeps_its_line_and_130(tmp_path):
+    """A double Ctrl-C (two presses ~10 ms apart): the second, landing after the run's "interrupted" line, raised
+    KeyboardInterrupt in an atexit function ("Exception ignored in atexit callback" and a traceback) or, in the
+    module teardown, killed the process (-2, the line's exit code lost)."""
+    from tests.train_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path, steps_tokens=8 * 32 * 200)  # far more steps than it takes to interrupt one
+    proc = _slow_exit(tmp_path, ["train", str(recipe), "--out", str(tmp_path / "run")])
+    try:
+        while not list((tmp_path / "run" / "checkpoints").glob("step-*")) and proc.poll() is None:
+            time.sleep(0.05)  # training: a checkpoint is written
+        proc.send_signal(signal.SIGINT)
+        assert _read_until(proc, "tearing down"), proc.communicate(timeout=60)[1][-3000:]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, (proc.returncode, err[-3000:])
+    assert err.count("axk1 train: interrupted") == 1 and "Traceback" not in err and "Exception" not in err, err

@@ -3,6 +3,7 @@ non-finite values written as strict JSON, and an older file with bare NaN still 
 
 import json
 import math
+import os
 
 import pytest
 
@@ -80,3 +81,66 @@ def test_a_row_with_a_non_finite_field_of_its_own_is_not_misread(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps({"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}) + "\n")
     assert read_metrics_rows(path) == [{"step": 1, "loss": 2.0, "non_finite": {"loss": "nan", "x": "inf"}}]
+
+
+def _tensorboard_threads_done() -> None:
+    """Waits for tensorboard's writer threads to end (one whose write failed ends after its hook has run)."""
+    import threading
+
+    for thread in threading.enumerate():
+        if type(thread).__module__.startswith("tensorboard."):
+            thread.join(timeout=60)
+
+
+@pytest.mark.parametrize("fails_from, said", [
+    # the folder's first write (a folder the run may not write): the line names it and what to do
+    (0, "axk1 train: error: the TensorBoard folder {tb} cannot be written (Permission denied): make it writable "
+        "(free space there if the disk is full), or set [logging] tensorboard to another folder, or to \"\" for no "
+        "TensorBoard log\n"),
+    # a disk filling mid-run: the line was good, but tensorboard's thread printed its traceback first
+    (4, "axk1 train: error: No space left on device: writing metrics to {tb} failed at step "),
+])
+def test_a_tensorboard_folder_that_cannot_be_written_is_one_line_without_a_traceback(tmp_path, monkeypatch, capfd,
+                                                                                     fails_from, said):
+    """An unwritable TensorBoard folder printed ~25 lines of traceback from tensorboard's writer thread, then an
+    error with the file as bytes (b'...') and no advice."""
+    import errno
+    import threading
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from axk1.cli import main
+    from tests.train_helpers import write_recipe
+
+    tb = tmp_path / "run" / "tb"
+    calls = []
+
+    def write(self, data):  # as the writer thread's file fails: its path as bytes, as tensorboard's gfile has it
+        calls.append(1)
+        if len(calls) > fails_from:
+            code = errno.EACCES if fails_from == 0 else errno.ENOSPC
+            raise OSError(code, os.strerror(code), os.fsencode(tb / "events.out.tfevents.1"))
+
+    monkeypatch.setattr(RecordWriter, "write", write)
+    # a thread's error printed as the interpreter prints it (pytest's own hook would take it as a warning)
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+    recipe = write_recipe(tmp_path, sections={"logging": 'tensorboard = "tb"'})
+    code = main(["train", str(recipe), "--max-steps", "6", "--out", str(tmp_path / "run")])
+    _tensorboard_threads_done()
+    err = capfd.readouterr().err
+    assert code == 2 and err.startswith(said.format(tb=tb)), err
+    assert "Traceback" not in err and "Exception in thread" not in err and "b'" not in err, err
+
+
+def test_a_tensorboard_folder_under_a_file_is_refused_before_the_run_starts(tmp_path, capsys):
+    """Writability is checked by writing, before the run builds anything."""
+    from axk1.cli import main
+    from tests.train_helpers import write_recipe
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "blocker").write_text("a file")
+    recipe = write_recipe(tmp_path, sections={"logging": 'tensorboard = "blocker/tb"'})
+    assert main(["train", str(recipe), "--max-steps", "2", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"axk1 train: error: the TensorBoard folder {tmp_path}/run/blocker/tb cannot be written ("), err
+    assert "Traceback" not in err and "b'" not in err, err

@@ -140,3 +140,46 @@ def test_a_run_refused_before_it_trains_leaves_no_folder_it_made(tmp_path):
     with pytest.raises(ValueError, match="weights alone take"):
         Trainer(load_recipe(path, too_big, out_dir=str(there)))
     assert sorted(p.relative_to(there).as_posix() for p in there.rglob("*")) == ["notes", "notes/keep.txt"]
+
+
+def test_a_disk_already_full_at_start_is_named_and_the_run_leaves_nothing_it_made(tmp_path, monkeypatch, capsys):
+    """A full disk failed the lock file's write with a bare "[Errno 28] No space left on device" and left the
+    new folder holding an empty lock file. Now the error names the folder and what to do, and nothing made stays:
+    a new --out is gone, a folder that was there gets no lock file."""
+    from axk1.cli import main
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = write_recipe(tmp_path)
+    monkeypatch.setattr(os, "pwrite", full)
+    out = tmp_path / "new" / "X"
+    assert main(["train", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"axk1 train: error: the run cannot write its lock file in {out} (No space left on device): the "
+                   f"disk holding {out} is full (or the quota there is used up): free space on it, or give this run a "
+                   "--out folder on another disk\n"), err
+    assert not (tmp_path / "new").exists()
+
+    there = tmp_path / "there"
+    there.mkdir()
+    with pytest.raises(OSError, match=f"cannot write its lock file in {re.escape(str(there))} "):
+        Trainer(load_recipe(path, out_dir=str(there)))
+    assert list(there.iterdir()) == []
+
+    # full by the second lock file (its checkpoints folder's): the first, taken, is removed with its new folder too
+    written = []
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: full(fd, data, offset) if written else
+                        written.append(data) or len(data))
+    with pytest.raises(OSError, match=f"cannot write its lock file in {re.escape(str(out / 'checkpoints'))} "):
+        Trainer(load_recipe(path, out_dir=str(out)))
+    assert len(written) == 1 and not (tmp_path / "new").exists()
+
+    # full before the lock file can even be made (no inode left): said as a full disk too, the new folder removed
+    monkeypatch.undo()
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a: full(0, b"", 0) if str(path).endswith(LOCK_FILE) else
+                        real_open(path, *a))
+    with pytest.raises(OSError, match=f"cannot write to {re.escape(str(out))} .*: the disk holding .* is full"):
+        Trainer(load_recipe(path, out_dir=str(out)))
+    assert not (tmp_path / "new").exists()

@@ -28,6 +28,7 @@ from axk1.process_rank import process_rank
 
 LOCK_FILE = ".axk1-run.lock"
 _HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class FolderInUse(ValueError):
@@ -45,14 +46,19 @@ class RunLock:
         self.what = (Path(folder) / file, "file") if file else (Path(folder), "folder")
         self.flag = flag  # the command-line option that names the folder, for the refusal's advice
         self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
+        # what this lock makes, removed again if it cannot write its file (`_take`): a folder, the lock file
+        self._made_folder = highest_missing(self.path.parent)
+        self._made_file = not self.path.exists()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:  # read-only, not a folder, no permission: found now, not at the first save
+        except OSError as e:  # read-only, not a folder, no permission, full: found now, not at the first save
+            self._remove_made(file=False)
             file = file_in_the_way(self.path.parent)  # "Not a directory" alone leaves the reader to find which
             moved = f", or move away the file {file} that stands in its path" if file else ""
-            raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): give it a "
-                                  f"writable --out (or [checkpointing] dir){moved}",
+            advice = (_full_disk(self.path.parent, self.flag) if e.errno in _FULL else
+                      f"give it a writable --out (or [checkpointing] dir){moved}")
+            raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): {advice}",
                                   str(e.filename or self.path)) from None
         try:
             fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -74,11 +80,34 @@ class RunLock:
             return ""
 
     def _take(self) -> None:
-        """Writes this process's pid and host into the lock file (its content only informs a refused run)."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()} {launch_id()}\n".encode(), 0)
+        """Writes this process's pid and host into the lock file (its content only informs a refused run). A disk
+        already full failed here with a bare "[Errno 28] No space left on device" and left the folder an empty lock
+        file: now the error names the folder and what to do, and what this lock made is removed."""
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()} {launch_id()}\n".encode(), 0)
+        except OSError as e:
+            self.release()
+            self._remove_made()
+            folder = self.path.parent
+            why = _full_disk(folder, self.flag) if e.errno in _FULL else f"give this run a writable {self.flag} folder"
+            error = OSError(f"the run cannot write its lock file in {folder} ({e.strerror}): {why}")
+            error.errno = e.errno  # the message alone is what the command line prints
+            raise error from None
+
+    def _remove_made(self, file: bool = True) -> None:
+        """The lock file (`file`) and the folders this lock made, while they hold nothing else."""
+        if file and self._made_file:
+            self.path.unlink(missing_ok=True)
+        folder = self.path.parent
+        while self._made_folder is not None and folder.is_relative_to(self._made_folder):
+            try:
+                folder.rmdir()  # only an empty one: another process may have written into it since
+            except OSError:
+                return
+            folder = folder.parent
 
     def _in_use(self, holder: str) -> FolderInUse:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
@@ -179,6 +208,20 @@ def wait_for_launch_lock(folder: str | Path, seconds: float | None = None, rank:
                       f"never saw its lock file {path} name this launch: the run folder (--out, and [checkpointing] "
                       "dir) must be on a file system every node of the launch sees (NFS, Lustre, ...), not a "
                       "node's own disk; give the run such a folder")
+
+
+def _full_disk(folder: Path, flag: str) -> str:
+    return (f"the disk holding {folder} is full (or the quota there is used up): free space on it, or give this run "
+            f"a {flag} folder on another disk")
+
+
+def highest_missing(path: Path) -> Path | None:
+    """The highest folder of `path` that does not exist (what making `path` creates), or None where it exists."""
+    if path.exists() or path.is_symlink():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def _alive_here(holder: str) -> bool:

@@ -68,6 +68,8 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         free = _free_bytes(tmp if tmp.exists() else root)  # measured before the partial write is removed
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
+        # a folder that turned read-only mid-run keeps it (empty or not): said so, not "removed"
+        left = tmp if is_main and tmp.exists() else None
         chain = list(causes(e))
         if any(isinstance(c, (KeyboardInterrupt, SystemExit)) for c in chain) or not isinstance(
                 e, (Exception, CheckpointException)):
@@ -75,16 +77,19 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
         lost = lost_peer(e) or peer_timed_out(e)
         if lost is not None:  # another rank failed, was killed or hangs mid-save: its failure, not this folder's
             raise lost
-        raise _error(root, step, need, free, chain, newest(), keep_latest) from e
+        raise _error(root, step, need, free, chain, newest(), keep_latest, left) from e
 
 
 def _error(root: Path, step: int, need: int, free: int | None, causes: list[BaseException],
-           newest: int | None, keep_latest: int) -> CheckpointWriteError:
+           newest: int | None, keep_latest: int, left: Path | None = None) -> CheckpointWriteError:
     full = next((_FULL[c.errno] for c in causes if isinstance(c, OSError) and c.errno in _FULL), None)
     if full is None and free is not None and free < need:
         full = _FULL[errno.ENOSPC]
     what = f"writing the step {step} checkpoint to {root} failed"
-    kept = "; the partial write was removed, " + (f"the newest complete checkpoint is step {newest}" if newest is not None
+    # (a partial write left behind is never read, and the run's next save deletes it: dcp._leftovers)
+    removed = (f"the partial write {left} could not be removed (it is never read as a checkpoint; a later save in "
+               "this folder deletes it)" if left else "the partial write was removed")
+    kept = f"; {removed}, " + (f"the newest complete checkpoint is step {newest}" if newest is not None
                                                   else "and no checkpoint of this run is complete yet")
     again = "run the same command with --resume" if newest is not None else "start the run again"
     limit = None if full else file_size_limit(causes)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +97,14 @@ class TensorBoardLog:
         if path:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(path), purge_step=None if resume_step is None else resume_step + 1)
+            # an unwritable folder failed in tensorboard's writer thread: its ~25-line traceback, then the error
+            # with the file as bytes (b'...') and no word on what to do
+            _check_writable(Path(path))
+            _quiet_writer_threads()
+            try:
+                self.writer = SummaryWriter(str(path), purge_step=None if resume_step is None else resume_step + 1)
+            except OSError as e:
+                raise _unwritable(Path(path), e) from None
 
     def write(self, row: dict[str, Any]) -> None:
         if self.writer is None:
@@ -107,6 +117,43 @@ class TensorBoardLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _check_writable(folder: Path) -> None:
+    """Makes `folder` and writes a file in it, which is what the writer will do (permissions alone do not say it:
+    a read-only file system, a full disk)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".axk1-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise _unwritable(folder, e) from None
+
+
+def _unwritable(folder: Path, e: OSError) -> OSError:
+    error = OSError(f"the TensorBoard folder {folder} cannot be written ({e.strerror or e}): make it writable (free "
+                    "space there if the disk is full), or set [logging] tensorboard to another folder, or to \"\" "
+                    "for no TensorBoard log")
+    error.errno = e.errno
+    return error
+
+
+def _quiet_writer_threads() -> None:
+    """A write that fails in tensorboard's writer thread (a full disk) is raised again where the run writes next,
+    where MetricsWriter says it in a line; the thread printed its own traceback first, through threading's hook.
+    Now that hook passes over a tensorboard thread's OSError (anything else, and every other thread's, still
+    prints)."""
+    if getattr(threading.excepthook, "axk1_quiet_tensorboard", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if not (type(args.thread).__module__.startswith("tensorboard.") and issubclass(args.exc_type, OSError)):
+            previous(args)
+
+    hook.axk1_quiet_tensorboard = True
+    threading.excepthook = hook
 
 
 def plot_run(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:

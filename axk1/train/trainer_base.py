@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.checkpoint.prune import wait_for_prunes
-from axk1.checkpoint.run_lock import LOCK_FILE, run_locks
+from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse, highest_missing, run_locks
 from axk1.process_rank import process_rank
 
 
@@ -65,15 +65,17 @@ class TrainerBase:
         r = self.recipe
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
         # what this run makes: the highest missing folder of each path, and a lock file in a folder that was there
-        made = {_highest_missing(d) for d in (out, ckpts)}
+        made = {highest_missing(d) for d in (out, ckpts)}
         self.new_paths = sorted((made | {d / LOCK_FILE for d in (out, ckpts) if d.is_dir()
                                          and not (d / LOCK_FILE).exists()}) - {None})
         self.locks: list = []
         try:  # the first rank's refusal (in use, not writable) is the launch's
             run_locks(out, ckpts, process_rank(), held=self.locks)
-        except BaseException:
-            # nothing in or above the refused folder: another run may have made it, or its lock file, since
-            refused = [d for d in (out, ckpts) if d not in {lock.path.parent for lock in self.locks}]
+        except BaseException as e:
+            # nothing in or above a folder in use: another run may have made it, or its lock file, since (a lock
+            # that could not write its file, a full disk, removed what it made itself)
+            taken = {lock.path.parent for lock in self.locks}
+            refused = [d for d in (out, ckpts) if d not in taken] if isinstance(e, FolderInUse) else []
             self.new_paths = [p for p in self.new_paths if not any(d == p.parent or d.is_relative_to(p)
                                                                    for d in refused)]
             self.remove_new_folders()
@@ -170,15 +172,6 @@ class TrainerBase:
 
     def before_release(self) -> None:
         """What a trainer lets go of before the lock (RL: the last weights pushed to a rollout server)."""
-
-
-def _highest_missing(path: Path) -> Path | None:
-    """The highest folder of `path` that does not exist (what making `path` creates), or None where it exists."""
-    if path.exists() or path.is_symlink():
-        return None
-    while not path.parent.exists() and path.parent != path:
-        path = path.parent
-    return path
 
 
 def _only_lock_files(folder: Path) -> bool:
