@@ -82,3 +82,28 @@ def test_a_choice_with_its_text_reads_as_the_golds_kind():
     assert _exact("A", "The answer is (B) 12").status == "wrong"
     assert _exact("13", "The answer is (B) 12").status == "wrong"
     assert _exact("(B) 12", "The answer is (B) 12").reward == 1.0
+
+
+def test_after_a_retraction_only_a_hedge_on_the_value_refuses_it():
+    """Session 38 searched the three words before the value and the whole Korean sentence for a hedge word, so a firm
+    correction was refused when a bound or Korean 최소/최대 modified something else in its sentence ("subsets with
+    at least one element", "around the table", "최소 비용은"). A hedge counts only on the value: right before it, a
+    sentence adverb before its copula or subject, or a doubt after it; a bound right before it still refuses it."""
+    korean = "답은 42이다. 잠깐, 틀렸다. "
+    for reply in [RETRACTED + "The number of subsets with at least one element is 48.",
+                  "The answer is 42. Wait, that's wrong. Counting the seats around the table gives 48.",
+                  korean + "다시 계산하면 최소 비용은 48이다.", korean + "만들 수 있는 최대 개수는 48이다.",
+                  korean + "다시 계산하면 48이 최소 비용이다.", RETRACTED + "The most likely sum is 48.",
+                  RETRACTED + "Either way it is 48."]:
+        assert _exact("48", reply).reward == 1.0, reply
+        assert exact_grader.read_answer(reply, False, "48") == ("48", None), reply
+        assert _integer(48, reply) == "correct", reply
+    for reply in [RETRACTED + "probably 48", RETRACTED + "The count is about 48.", RETRACTED + "It's maybe 48.",
+                  RETRACTED + "48, probably.", RETRACTED + "48?", RETRACTED + "Perhaps the count is 48.",
+                  RETRACTED + "Maybe it is 48.", RETRACTED + "It is at least 48.", RETRACTED + "It is around 48.",
+                  RETRACTED + "It is either 47 or 48.", korean + "아마 48", korean + "48일 수도 있다.",
+                  korean + "48인 것 같다.", korean + "아마 최소 비용은 48이다.", korean + "비용은 최소 48이다.",
+                  korean + "비용은 약 48이다."]:
+        assert _exact("48", reply).status == "wrong", reply
+        raw, refused = exact_grader.read_answer(reply, False, "48")
+        assert raw is None and refused.startswith("hedged: "), (reply, raw, refused)

@@ -61,8 +61,13 @@ KOREAN_MISTAKE_FIXED = r"(?:고쳤|고침|바로잡았|수정했|수정함|정�
 # 모르겠, 미확인, 미검증, 검증되지 않, 확인되지 않, 추측, 짐작). A whole word only where a longer word starts with it
 # (아마추어 is "amateur", 약수 a divisor, 최소값 a minimum). Confident phrasing (정답은 43이다, 따라서 43, 정답: 43,
 # 43임을 보인다 "we show it is 43") holds none of these. HEDGE_WORD (integer_answer.py) is the English list, meaning
-# for meaning.
-KOREAN_HEDGE = (r"(?:[일될][ \t]*수[ \t]*(?:도|있)|일지도|(?:것|거)[ \t]*같|[인일][ \t]*듯(?!이)|일까(?:요)?(?![가-힣])"
-                r"|(?:으로|로)[ \t]*(?:보이|보인|보입|보여)|추정|추측|짐작|어림|불확실|확실하지[ \t]*않|모르겠"
-                r"|미확인|미검증|(?:검증|확인)[ \t]*(?:되지|하지|안)|(?:이?라고|다고)[ \t]*(?:생각|봅니|본다|봐요)"
-                r"|(?<![가-힣])(?:아마도?|어쩌면|혹시|약|대략|대충|거의|적어도|최소한?|최대한?|많아야)(?![가-힣]))")
+# for meaning. Its three kinds are kept apart for the RL reward (stated_answer.py), which reads a whole sentence and
+# takes only a hedge on the value: what follows the number (KOREAN_HEDGE_AFTER: 43일 수도 있다, 43인 것 같다, 추정),
+# a sentence adverb (KOREAN_HEDGE_ADVERB: 아마 43, 아마 비용은 43) and a bound or estimate right before the number
+# (KOREAN_BOUND: 약 43, 최소 43; "최소 비용은 43" states 43).
+KOREAN_HEDGE_AFTER = (r"(?:[일될][ \t]*수[ \t]*(?:도|있)|일지도|(?:것|거)[ \t]*같|[인일][ \t]*듯(?!이)|일까(?:요)?(?![가-힣])"
+                      r"|(?:으로|로)[ \t]*(?:보이|보인|보입|보여)|추정|추측|짐작|어림|불확실|확실하지[ \t]*않|모르겠"
+                      r"|미확인|미검증|(?:검증|확인)[ \t]*(?:되지|하지|안)|(?:이?라고|다고)[ \t]*(?:생각|봅니|본다|봐요))")
+KOREAN_HEDGE_ADVERB = r"(?<![가-힣])(?:아마도?|어쩌면|혹시)(?![가-힣])"
+KOREAN_BOUND = r"(?<![가-힣])(?:약|대략|대충|거의|적어도|최소한?|최대한?|많아야)(?![가-힣])"
+KOREAN_HEDGE = rf"(?:{KOREAN_HEDGE_AFTER}|{KOREAN_HEDGE_ADVERB}|{KOREAN_BOUND})"

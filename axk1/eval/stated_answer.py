@@ -17,10 +17,10 @@ import re
 from typing import Callable
 
 from axk1.eval.integer_answer import as_seen
-from axk1.eval.korean_answer_words import CLOSING_ENDING
-from axk1.eval.unboxed_answer import (DOUBT_AFTER, KOREAN_HEDGE_IN, LABEL_TO_ANSWER, LABEL_WORDS, MATH_DELIMITER,
-                                      NUMBER, QUALIFIER, SENTENCE, SPAN, label_retraction, last_label,
-                                      last_token, named_over_negated)
+from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_HEDGE, KOREAN_HEDGE_ADVERB, KOREAN_HEDGE_AFTER
+from axk1.eval.unboxed_answer import (DOUBT_AFTER, HEDGE_ADVERB, HEDGE_DEGREE, KOREAN_HEDGE_IN, LABEL_TO_ANSWER,
+                                      LABEL_WORDS, MATH_DELIMITER, NUMBER, QUALIFIER, SENTENCE, SPAN,
+                                      label_retraction, last_label, last_token, named_over_negated)
 
 # The clause ends at a comma (", " : "The answer is 42, since 6 * 7 = 42" states 42), so a list after it would read
 # as its first item: "Tokyo, Kyoto.", "42, 43", "42, or 43", "43; 44" state several answers, which gains nothing.
@@ -68,11 +68,22 @@ TAIL = 400
 # The RL reward's own rule (not the evaluation's, which reads what follows a retraction by its last-number rule and
 # so takes any hedge): a retracted answer's replacement hedged as a label's answer would be ("It is probably 48.",
 # "maybe 48", "It's about 48.", "48, probably.", "48?", "아마 48이다", "48일 수도 있다") earns nothing, as "The
-# answer is probably 48" does not; else retracting a firm answer would be the way around that rule. A hedge word
-# within the three words before the value (in its clause) counts; "I forgot about the carry, so it is 48" has none.
-HEDGE_WORD = (r"(?i:(?<![A-Za-z])(?:either|possibly|maybe|perhaps|probably|likely|about|approximately|approx|around"
-              r"|roughly|nearly|almost|at[ \t]+(?:least|most))(?![A-Za-z'’]))")
-HEDGED_BEFORE = re.compile(rf"{HEDGE_WORD}(?:[ \t]+[A-Za-z'’]+){{0,3}}[ \t*$]*$")
+# answer is probably 48" does not; else retracting a firm answer would be the way around that rule. Only a hedge on
+# the value counts, in its clause: a hedge word right before it ("probably 48", "is about 48", "It's maybe 48"), a
+# sentence adverb before a copula ("maybe it is 48", "Perhaps the count is 48"), "either 47 or" before it, a doubt
+# after it (DOUBT_AFTER), a Korean hedge word ending right before it ("아마 48", "추정값은 48"), a Korean sentence
+# adverb before the value's subject ("아마 비용은 48") or a Korean hedge after it ("48일 수도 있다", "48인 것 같다").
+# A bound right before the value ("at least 48", "around 48", "최소 48") is no answer, as after a label (QUALIFIER):
+# it says where the value lies, not what it is. The same words elsewhere in the sentence modify something else:
+# "with at least one element is 48", "around the table gives 48", "최소 비용은 48" state 48.
+HEDGE_WORD = rf"(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB}|{HEDGE_DEGREE})(?![A-Za-z'’]))"
+COPULA = (r"(?i:(?:[ \t]+(?:it|that|this|the(?:[ \t]+[a-z]+){1,3}))?"
+          r"(?:['’]s|[ \t]+(?:is|was|equals|(?:would|should|could|might|may|must|will|to)[ \t]+be)))")
+HEDGED_BEFORE = re.compile(rf"(?:{HEDGE_WORD}|(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})){COPULA}"
+                           r"|(?i:(?<![A-Za-z])either[ \t]+[^\s,;]+[ \t]+or))[ \t*$]*$"  # "either 47 or 48"
+                           rf"|{KOREAN_HEDGE}[가-힣]*[ \t*$]*$"
+                           rf"|{KOREAN_HEDGE_ADVERB}(?:[ \t]+[^\s.,;:!?]+){{0,2}}[ \t]+[^\s.,;:!?]*[은는이가][ \t*$]*$")
+KOREAN_HEDGED_AFTER = re.compile(rf"{KOREAN_HEDGE_AFTER}|{KOREAN_HEDGE_ADVERB}")
 # After a retraction, a word answer (the caller's gold has no digit) is read from a last sentence that is a copula and
 # the value, a negated alternative allowed ("It's Tokyo.", "The capital of Japan is Tokyo.", "So it is Tokyo, not
 # Kyoto.", "수도는 도쿄입니다."); any other last sentence ("It's Tokyo, I think.") is compared whole, as before
@@ -138,12 +149,13 @@ def _restated_after(text: str, at: int) -> bool:
 
 
 def _hedged(text: str, start: int, end: int) -> str | None:
-    """The sentence of `text` holding the value text[start:end] when it hedges it (HEDGED_BEFORE, DOUBT_AFTER,
-    KOREAN_HEDGE_IN); None where it does not."""
+    """The sentence of `text` holding the value text[start:end] when it hedges the value (HEDGED_BEFORE in its clause,
+    DOUBT_AFTER, KOREAN_HEDGED_AFTER after it); None where it does not."""
     sentence_start = max(text.rfind(c, max(0, start - 300), start) for c in ".!?\n") + 1
     clause_start = max(sentence_start, max(text.rfind(c, sentence_start, start) for c in ",;:") + 1)
     sentence = text[sentence_start:start] + SENTENCE.match(text, start).group(0)
-    if (HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGE_IN.search(sentence)
+    after = sentence[end - sentence_start:]
+    if (HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGED_AFTER.search(after)
             or DOUBT_AFTER.search(sentence, start - sentence_start + max(0, end - start - 1))):
         return sentence.strip()
     return None
@@ -165,9 +177,9 @@ def _after_retraction(text: str, at: int, why: str, words: bool) -> tuple[str | 
     if words and len(sentence) <= TAIL:  # a short sentence, read whole: never a fragment of a long one
         copula = WORD_AFTER_COPULA.fullmatch(sentence)
         if copula is not None:
-            value = as_written(copula.group("value") or copula.group("korean"))
-            if (HEDGED_BEFORE.search(sentence, 0, sentence.find(value)) or re.match(HEDGE_WORD, value)
-                    or KOREAN_HEDGE_IN.search(sentence)):  # "It's probably Tokyo."
+            group = "value" if copula.group("value") else "korean"
+            value = as_written(copula.group(group))
+            if re.match(HEDGE_WORD, value) or _hedged(sentence, *copula.span(group)):  # "It's probably Tokyo."
                 return None, f"hedged: {sentence[:80]}"
             return value, None
     cut = max(0, len(last) - TAIL)

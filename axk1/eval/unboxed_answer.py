@@ -57,8 +57,11 @@ LABEL_TO_ANSWER = re.compile(r"[\s*:,]*")  # `**Answer:** 42`, `The answer is: $
 # the number (정답은 43일 수도 있다: "might be 43"), so the whole clause the label states is searched for them
 # (KOREAN_HEDGE_IN, korean_answer_words.py): "정답은 아마 43입니다" is no answer as "The answer is maybe 43." is not.
 LABEL_WORDS = re.compile(r"(?:(?:[A-Za-z]+|[A-Za-z]*['’]t)[ \t,]+){1,4}(?=\$|\\[A-Za-z(\[]|-?[0-9])")
-QUALIFIER = re.compile(r"(?i:(?<![A-Za-z])(?:not|never|no|either|possibly|maybe|perhaps|probably|likely|about"
-                       r"|approximately|approx|around|roughly|nearly|almost|least|most)(?![A-Za-z'’])"
+# The hedges are one list with the RL reward's (stated_answer.py), in two kinds it reads apart: a sentence adverb
+# hedges the statement ("maybe it is 43"), a degree word or bound only the number right after it ("about 43")
+HEDGE_ADVERB = r"possibly|maybe|perhaps|probably|likely"
+HEDGE_DEGREE = r"either|about|approximately|approx|around|roughly|nearly|almost|(?:at[ \t]+)?(?:least|most)"
+QUALIFIER = re.compile(rf"(?i:(?<![A-Za-z])(?:not|never|no|{HEDGE_ADVERB}|{HEDGE_DEGREE})(?![A-Za-z'’])"
                        r"|n['’]t(?![A-Za-z]))")
 KOREAN_HEDGE_IN = re.compile(KOREAN_HEDGE)
 # ... and an English doubt after the number, in the sentence the label states, as a box's is (UNSURE in
