@@ -248,26 +248,32 @@ SPLIT_BODY = [["이 문단은 본문의 글자 크기로", "짜여 있고 쪽의
 # not the same lines on both pages, which would be a running header
 
 
-def render_split_footnote(path):
-    """A footnote TeX split over the page end: its rest at the next page's foot, unnumbered, above that page's
-    own footnote."""
+def _render_two_pages(path, bodies: list[list[str]], notes: list[list[list[tuple[str, float, float]]]]):
+    """Two pages, each a paragraph (`bodies`, its last line `첫 쪽은 끝난다.` / `둘째 쪽도 끝난다.` ending in a
+    mark) with lines in small type at its foot (`notes`, a page's lines of pieces, an empty one a blank line)."""
     from reportlab.pdfgen import canvas
 
     _register_fonts()
     c = canvas.Canvas(str(path))
-    for page, (body, end, notes) in enumerate(zip(SPLIT_BODY, ("첫 쪽은 끝난다.", "둘째 쪽도 끝난다."), (
-            [[("1", 5, 3), ("각주의 첫 줄은 이렇게 길게 오른쪽 끝까지 이어지며 다음", 8, 0)],
-             [("줄에서도 쪽의 끝에 이를 때까지 계속되어 다음 쪽으로 넘어가며,", 8, 0)]],
-            [[("거기서 끝난다.", 8, 0)], [], [("2", 5, 3), ("둘째 각주.", 8, 0)]]))):
+    for page, (body, end, foot) in enumerate(zip(bodies, ("첫 쪽은 끝난다.", "둘째 쪽도 끝난다."), notes)):
         for k, line in enumerate(body):
             _draw(c, 72, 740 - 14 * k, [(line, 10, 0)])
         _draw(c, 72, 740 - 14 * len(body), [(end, 10, 0), (str(page + 1), 6, 3)])
-        for k, pieces in enumerate(notes):
+        for k, pieces in enumerate(foot):
             if pieces:
                 _draw(c, 72, 120 - 10 * k, pieces)
         c.showPage()
     c.save()
     return path
+
+
+def render_split_footnote(path):
+    """A footnote TeX split over the page end: its rest at the next page's foot, unnumbered, above that page's
+    own footnote."""
+    return _render_two_pages(path, SPLIT_BODY, [
+        [[("1", 5, 3), ("각주의 첫 줄은 이렇게 길게 오른쪽 끝까지 이어지며 다음", 8, 0)],
+         [("줄에서도 쪽의 끝에 이를 때까지 계속되어 다음 쪽으로 넘어가며,", 8, 0)]],
+        [[("거기서 끝난다.", 8, 0)], [], [("2", 5, 3), ("둘째 각주.", 8, 0)]]])
 
 
 def test_a_footnote_split_over_the_page_end_is_read_whole(tmp_path):
@@ -281,3 +287,16 @@ def test_a_footnote_split_over_the_page_end_is_read_whole(tmp_path):
     assert lines[lines.index(note) + 1].startswith("둘째 쪽도 본문의"), lines
     assert lines[-1] == "2 둘째 각주." and res.text.count("거기서 끝난다.") == 1, lines
     assert res.dropped["footnote_marks"] == 2
+
+
+def test_a_short_footnote_does_not_take_the_next_pages_small_type(tmp_path):
+    """A one-line footnote is its own widest line: measured against the footnotes alone it ran "to the edge", and
+    the next page's unnumbered small line at its foot (a table's source) was read on the page before, after the
+    footnote. Measured against the body's right edge it ends on its page, and the source line stays last."""
+    bodies = [SPLIT_BODY[0], SPLIT_BODY[1][:4] + ["이 쪽에는 각주가 없고", "표의 출처가 아래에 있다."]]
+    path = _render_two_pages(tmp_path / "source.pdf", bodies, [
+        [[("1", 5, 3), ("짧은 각주.", 8, 0)]], [[("출처: 통계청 자료를 바탕으로 필자 작성", 8, 0)]]])
+    lines = extract_pdf(path, PdfConfig(ocr="none")).text.split("\n")
+    assert lines[lines.index("첫 쪽은 끝난다.") + 1] == "1 짧은 각주.", lines
+    assert lines[lines.index("1 짧은 각주.") + 1].startswith("둘째 쪽도 본문의"), lines
+    assert lines[-1] == "출처: 통계청 자료를 바탕으로 필자 작성", lines

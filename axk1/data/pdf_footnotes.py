@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from axk1.data.pdf_size import body_size
 from axk1.text.korean import is_hangul
 
 _MARK_RE = re.compile(r"\d{1,2}\)?")
@@ -199,7 +200,7 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
         if carried:
             size = text_size
         else:
-            size = text_size = _text_size(body)
+            size = text_size = body_size(body)
         floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=page.height)
         for ln in sorted(body, key=lambda ln: -ln.y1):
             m = _LEADING_NUMBER_RE.match(ln.text)
@@ -219,31 +220,27 @@ def space_footnote_numbers(pages: list) -> None:  # pdf_lines.PageLines (which i
         mark_continued_note(before, body)
 
 
-def _text_size(body: list) -> float:
-    """The type size most of a page's text is set in (by characters)."""
-    sizes: dict[float, int] = {}
-    for ln in body:
-        sizes[round(ln.size, 1)] = sizes.get(round(ln.size, 1), 0) + len(ln.text)
-    return max(sizes, key=sizes.get)
-
-
 def mark_continued_note(before: list, body: list) -> None:
     """Marks the lines of a page (`body`, its body lines) that go on with the last footnote of the page before
     (`before`, its footnotes found) as `Line.continued_note`: TeX splits a long footnote at the page end, and its
     rest stands at the bottom of the next page with no number, above the page's own footnotes. Read as body text
     it was joined to the page's last paragraph, or stood alone with the footnote cut. Recognised when the
-    footnote's last line runs to the right end of its area's widest line (a paragraph's last line stops short)
-    and the page has, below all its lines in the body's type size (that of the page before), lines in the
-    footnote's type size before its own first footnote, the first starting with no footnote number."""
+    footnote's last line runs to the right edge of the text block, where the page's body-size lines end (a
+    paragraph's last line stops short), and the page has, below all its lines in the body's type size (that of
+    the page before), lines in the footnote's type size before its own first footnote, the first starting with
+    no footnote number."""
     first = max((ln.y1 for ln in before if ln.footnote), default=None)
     if first is None or not body:
         return
-    size = _text_size(before)
+    size = body_size(before)
     notes = [ln for ln in before if ln.y1 <= first + 0.1 * ln.size and ln.size < 0.92 * size]
     if not notes:
         return
     end = min(notes, key=lambda ln: ln.y0)
-    if end.x1 < max(ln.x1 for ln in notes) - 0.5 * end.size:
+    # the right edge of the text block, where the page's body-size lines end: a footnote's full line runs to it.
+    # Not the footnotes' widest line: a footnote of one line is its own widest, and every short one counted as split
+    edge = max((ln.x1 for ln in before if ln.size >= 0.92 * size), default=None)
+    if edge is None or end.x1 < edge - 0.5 * end.size:
         return  # the footnote ends on its page
     floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=None)
     own = max((ln.y1 for ln in body if ln.footnote), default=float("-inf"))

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 
 from axk1.data.pdf_lines import Line, PageLines
+from axk1.data.pdf_size import body_size
 from axk1.data.pdf_vertical import right_to_left
 
 Rect = tuple[float, float, float, float]  # left, bottom, right, top
@@ -41,14 +42,6 @@ def repeat_key(text: str) -> str:
 
 def is_page_number(text: str) -> bool:
     return bool(text.strip()) and bool(PAGE_NUMBER_RE.match(text.strip()))
-
-
-def body_size(lines: list[Line]) -> float:
-    """The font size most of the text is set in (weighted by characters)."""
-    counts: Counter = Counter()
-    for ln in lines:
-        counts[round(ln.size, 1)] += len(ln.text)
-    return counts.most_common(1)[0][0] if counts else 10.0
 
 
 def _edge_candidates(page: PageLines) -> tuple[list[tuple[Line, float]], list[tuple[Line, float]]]:
