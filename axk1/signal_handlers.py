@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -39,14 +40,30 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def held_signals(signals: Iterable[int]) -> Iterator[None]:
+def held_signals(signals: Iterable[int], second_stops: bool = False, first_note: str = "") -> Iterator[None]:
     """The block runs whole: each of `signals` that arrives meanwhile is noted, and delivered to the handlers
     before (Ctrl-C's KeyboardInterrupt, the CLI's Terminated) once the block has ended, even by an error. For a few
     quick steps that must not be cut between, such as the renames that replace a set of files. (Masking the signals
-    would not do: Python runs its handlers in the main thread whichever thread the kernel picked.)"""
+    would not do: Python runs its handlers in the main thread whichever thread the kernel picked.)
+
+    `second_stops`, for a block that may take long (a checkpoint's staging): the double Ctrl-C convention, the
+    first signal waits for the block, the same signal again is delivered at once, cutting the block short, for
+    there is no other way out of it. `first_note`, written to stderr when the first one comes, says so."""
+    signals = list(signals)
+    before = {sig: signal.getsignal(sig) for sig in signals}
     caught: list[int] = []
+
+    def hold(sig: int, frame) -> None:
+        if second_stops and sig in caught and callable(before[sig]):
+            caught.remove(sig)  # delivered now, not again after the block
+            before[sig](sig, frame)  # Python's Ctrl-C handler raises KeyboardInterrupt here, inside the block
+            return
+        if first_note and not caught:
+            os.write(2, f"\n{first_note}\n".encode())  # not print: a print to stderr may be the line interrupted
+        caught.append(sig)
+
     try:
-        with swapped_handlers(signals, lambda sig, frame: caught.append(sig)):
+        with swapped_handlers(signals, hold):
             yield
     finally:
         for sig in dict.fromkeys(caught):

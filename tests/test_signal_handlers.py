@@ -10,7 +10,9 @@ import textwrap
 import threading
 from pathlib import Path
 
-from axk1.signal_handlers import swapped_handlers
+import pytest
+
+from axk1.signal_handlers import held_signals, swapped_handlers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +39,36 @@ def test_outside_the_main_thread_nothing_is_installed():
     t.start()
     t.join()
     assert got == [(False, before)]
+
+
+
+def test_held_signals_deliver_one_ctrl_c_after_the_block():
+    """Two Ctrl-Cs while held are one KeyboardInterrupt, once the block has run whole."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with held_signals([signal.SIGINT]):
+            signal.raise_signal(signal.SIGINT)
+            reached.append(1)
+            signal.raise_signal(signal.SIGINT)
+            reached.append(2)
+    assert reached == [1, 2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_with_second_stops_a_second_ctrl_c_cuts_the_block_short(capfd):
+    """The double Ctrl-C convention: the first waits for the block (and says so), the second stops it at once, and
+    the first is not delivered again after it."""
+    reached = []
+    with pytest.raises(KeyboardInterrupt) as raised:
+        with held_signals([signal.SIGINT], second_stops=True, first_note="press Ctrl-C again to stop now"):
+            signal.raise_signal(signal.SIGINT)
+            reached.append(1)
+            signal.raise_signal(signal.SIGINT)
+            reached.append(2)
+    assert reached == [1]
+    assert raised.value.__context__ is None  # one interrupt, not a second raised while the first unwinds
+    assert capfd.readouterr().err == "\npress Ctrl-C again to stop now\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # Every user of the swap, in a Python whose SIGSEGV handler is faulthandler's (set in C before Python's signal table:

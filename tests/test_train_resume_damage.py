@@ -30,7 +30,7 @@ def _copy(trained: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("run", 5), ("model_config", "x"), ("schedule", "x"), ("tokenizer_hash", 123), ("keep_router_bias", 1),
+    ("run", 5), ("model_config", "x"), ("schedule", "x"), ("tokenizer_hash", 123), ("keep_router_bias", 1), ("mtp_depth", True),
     ("state.recent_losses", "abc"), ("state.spike_losses", [1.0, "x"]), ("state.loss_stage", 3),
     ("state.tokens", 1.5)])
 def test_a_train_state_value_of_the_wrong_type_is_named_as_damage(trained, tmp_path, key, value):

@@ -4,8 +4,12 @@ scores well above it predicts worse than guessing: its updates went wrong, most 
 high (lr 3 on axk1-tiny: 9.03 at the start, 177.7 at step 3). The loss-spike guard that would skip such steps is off
 by default ([run] spike_zscore = 0, loss_spike.py), so such a run trained on to its end without a word.
 
-Said once, when first seen, and again at the run's end; the run is not stopped (a note, as a spike guard is the
-recipe's choice). A callback of the Trainer (pretraining and SFT), after the step's loss is known.
+Said once, when first seen; the run is not stopped (a note, as a spike guard is the recipe's choice). At the run's
+end, a run still above the threshold is told again that it diverged and to train again; one that came back down
+is told only that in one line (its loss is its own, and a new run would be wasted). A step a guard skipped
+(NonFiniteGuard's non-finite loss, LossSpikeGuard's spike) is no evidence either way: it changed no weight, and the
+guard has already said why it was skipped. A callback of the Trainer (pretraining and SFT), after the step's loss
+is known (docs/training.md, "Loss spikes").
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ class DivergenceNote(Callback):
 
     def on_step_end(self, trainer, row: dict) -> None:
         loss = row["loss"]
-        if not math.isfinite(loss):  # NonFiniteGuard's (a skipped step)
+        if "skipped" in row or not math.isfinite(loss):  # a guard's skipped step: its batch changed no weight
             return
         self.last = (row["step"], loss)
         uniform = math.log(trainer.config.vocab_size)
-        if self.first is None and loss > DIVERGED_OVER * uniform:
+        if self.first is None and loss > threshold(trainer):
             self.first = self.last
             self._say(trainer, f"step {row['step']}: the loss {loss:.2f} is far above ln(vocab_size) = {uniform:.2f}, "
                                "the loss of a uniform guess over the vocabulary: the model predicts worse than "
@@ -41,14 +45,23 @@ class DivergenceNote(Callback):
         if self.first is None:
             return
         (step, loss), (end, last) = self.first, self.last
-        self._say(trainer, f"training diverged: the loss rose to {loss:.2f} at step {step}, far above ln(vocab_size) "
-                           f"= {math.log(trainer.config.vocab_size):.2f} (a uniform guess), and was {last:.2f} at step "
-                           f"{end}. {advice(trainer)}, and train again in a new --out folder")
+        uniform = math.log(trainer.config.vocab_size)
+        if last > threshold(trainer):
+            self._say(trainer, f"training diverged: the loss rose to {loss:.2f} at step {step}, far above "
+                               f"ln(vocab_size) = {uniform:.2f} (a uniform guess), and was {last:.2f} at step {end}. "
+                               f"{advice(trainer)}, and train again in a new --out folder")
+        else:  # it came back down: the run learned after all, and the note at that step is not the last word
+            self._say(trainer, f"the loss rose to {loss:.2f} at step {step}, far above ln(vocab_size) = "
+                               f"{uniform:.2f}, and recovered: it was {last:.2f} at step {end}")
 
     @staticmethod
     def _say(trainer, text: str) -> None:
         if trainer.is_main:
             print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def threshold(trainer) -> float:
+    return DIVERGED_OVER * math.log(trainer.config.vocab_size)
 
 
 def advice(trainer) -> str:

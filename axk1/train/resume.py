@@ -101,8 +101,10 @@ def counters_lack(state_type: type) -> Callable[[object], str | None]:
 
 
 def json_is(value: object, hint: object) -> bool:
-    """Whether a value read from JSON is of the type `hint` (int, float, str, None, list[...], a union of them):
-    an int for a float, as JSON writes 2.0 as 2.0 but a hand edit may not; never a bool for a number."""
+    """Whether a value read from JSON is of the type `hint` (int, float, str, bool, dict, None, list[...], a union
+    of them): an int for a float, as JSON writes 2.0 as 2.0 but a hand edit may not; never a bool for a number (a
+    bool is an int to isinstance). The one check of a train state's types: the TrainState fields' (counters_lack)
+    and TRAIN_STATE_TYPES' (train_state_problem)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         return any(json_is(value, a) for a in args)
@@ -128,8 +130,8 @@ def train_state_problem(saved: object) -> str | None:
         return f"a JSON object (it holds a {type(saved).__name__})"
     for key, kind in TRAIN_STATE_TYPES.items():
         value = saved.get(key)
-        if key in saved and not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))):
-            return f"\"{key}\" as a {'JSON object' if kind is dict else kind.__name__} (it holds {value!r:.60})"
+        if key in saved and not json_is(value, kind):
+            return f"\"{key}\" as a {'JSON object' if kind is dict else _type_name(kind)} (it holds {value!r:.60})"
     return None
 
 

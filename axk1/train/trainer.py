@@ -346,11 +346,16 @@ class Trainer(TrainerBase):
                        **({"tokenizer_hash": self.tokenizer_hash} if self.tokenizer_hash else {}),
                        **({"init_from": str(self.init_from)} if self.init_from else {})}
         async_save = self.recipe.checkpointing.async_
-        # An async save's staging (the copy of the state) is quick, and a Ctrl-C in it lost the checkpoint: the
-        # write was not yet handed over to AsyncSaves, whose on_error finishes it. So in one process (where
-        # on_error finishes writes) SIGINT is held until the hand-over, then raised. A synchronous write is not
-        # held: it can take minutes, and a Ctrl-C in it leaves only a temp folder (the previous checkpoint stands).
-        held = held_signals([signal.SIGINT]) if async_save and self.parallel is None else nullcontext()
+        # A Ctrl-C in an async save's staging (the state dict, the experts gathered, the copy of the state) lost the
+        # checkpoint: the write was not yet handed over to AsyncSaves, whose on_error finishes it. So in one process
+        # (where on_error finishes writes) SIGINT is held until the hand-over, then raised. The staging of a big
+        # model on one GPU can take long, so a second Ctrl-C stops at once, that checkpoint lost (the double Ctrl-C
+        # convention, as AsyncSaves' on_error). A synchronous write is not held: it can take minutes, and a Ctrl-C
+        # in it leaves only a temp folder (the previous checkpoint stands).
+        note = (f"note: Ctrl-C: the checkpoint of step {s.step} is being staged, and is finished before the run stops;"
+                " press Ctrl-C again to stop now, without it")
+        held = (held_signals([signal.SIGINT], second_stops=True, first_note=note)
+                if async_save and self.parallel is None else nullcontext())
         with held:
             out = save_checkpoint(self.ckpt_dir, s.step, self.objective, self.optimizer, train_state,
                                   self.recipe.checkpointing.keep_latest, async_save=async_save)
