@@ -107,7 +107,7 @@ def test_a_signal_during_the_renames_waits_for_the_last_one(tmp_path, monkeypatc
         real_replace(src, dst)
         renamed.append(Path(dst).name)
 
-    monkeypatch.setattr(result_set.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     with sigterm_raises(), pytest.raises(KeyboardInterrupt if sig == signal.SIGINT else Terminated):
         result_set.publish(out, _write_set("new", new_files))
     assert renamed == sorted(new_files)

@@ -5,19 +5,17 @@ set or the whole new one, never some of each.
 Each file used to be replaced as it was written, so a run stopped while its report was drawn (matplotlib takes
 seconds) left the new config.json and results.json beside the old report.md and scores.png. Now the whole set is
 written first into DIR/.eval-staging (where a full disk or an error stops it, DIR untouched), then each file is
-renamed into DIR with Ctrl-C and SIGTERM held until the last rename (axk1/signal_handlers.py held_signals): the
-renames take microseconds, and only a SIGKILL or a power loss inside them could mix two sets. completions.jsonl is
-not part of the set: it is appended as completions arrive (axk1/eval/completion_store.py).
+renamed into DIR with Ctrl-C and SIGTERM held until the last rename (axk1/file_set.py, as post-training's task
+files are): the renames take microseconds, and only a SIGKILL or a power loss inside them could mix two sets.
+completions.jsonl is not part of the set: it is appended as completions arrive (axk1/eval/completion_store.py).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from axk1.output_folder import discard
-from axk1.signal_handlers import STOP_SIGNALS, held_signals
+from axk1.file_set import publish_set
 
 STAGING = ".eval-staging"
 # Every name a set may hold: one the new set lacks (a task's plot) goes with the old set.
@@ -29,24 +27,14 @@ class ResultsNotWritten(OSError):
 
 
 def publish(out: Path, write: Callable[[Path], None]) -> None:
-    """Writes a new set with `write(folder)` into a staging folder under `out`, then renames it into `out` whole.
-    The caller holds `out`'s run lock: nothing else writes there meanwhile."""
+    """Writes a new set with `write(folder)` into a staging folder under `out`, then renames it into `out` whole
+    (axk1/file_set.py). The caller holds `out`'s run lock: nothing else writes there meanwhile."""
     out = Path(out)
-    staging = out / STAGING
-    try:
-        discard(staging)  # what a run cut short while writing left
-        staging.mkdir()
-        write(staging)
-        names = sorted(p.name for p in staging.iterdir())
-        with held_signals(STOP_SIGNALS):
-            for name in names:
-                os.replace(staging / name, out / name)
-            for name in set(KNOWN) - set(names):
-                discard(out / name)
-    except OSError as e:
-        what = f"{e.strerror or e}" + (f" (writing {Path(e.filename).name})" if e.filename else "")
-        raise ResultsNotWritten(f"cannot write this run's results into {out}: {what}. The previous results there are "
-                                f"unchanged, and the completions this run got are kept in {out / 'completions.jsonl'}: "
-                                "make room (or fix the folder) and run the same command again") from None
-    finally:
-        discard(staging)
+
+    def not_written(what: str) -> ResultsNotWritten:
+        return ResultsNotWritten(f"cannot write this run's results into {out}: {what}. The previous results there "
+                                 "are unchanged, and the completions this run got are kept in "
+                                 f"{out / 'completions.jsonl'}: make room (or fix the folder) and run the same "
+                                 "command again")
+
+    publish_set(out, STAGING, write, KNOWN, not_written)

@@ -25,7 +25,7 @@ from axk1.posttrain import code_tasks, math_tasks
 from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
 from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, drop_stale_bad_rows, fill_defaults, row_problems
-from axk1.posttrain.task_set import publish_tasks, refuse_other_tasks
+from axk1.posttrain.task_set import NAMES, publish_tasks, recorded_options, refuse_other_tasks, tasks_lock
 from axk1.json_text import json_digest, parse_json, without_bom
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
@@ -338,7 +338,6 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
     texts, or a ReferenceSet; a file given that cannot be read is a ValueError naming it and why. Returns the
     counts and the overlap report, with a "note" saying why when the files hold fewer tasks than asked (too few
     distinct tasks, or groups that cannot add up to the held-out size)."""
-    want = n_train + n_heldout
     given = {**evaluation_texts(), **(eval_sets or {})}  # HumanEval always; AIME when its file is given
     refs = {name: load_reference(name, value) for name, value in given.items()}  # read once
     for name, value in (eval_sets or {}).items():
@@ -350,49 +349,49 @@ def build_task_files(out_dir: str | Path, n_train: int, n_heldout: int, seed: in
                              "out to generate without it")
     options = dict(seed=seed, kinds=kinds, langs=langs, levels=levels, families=families,
                    math_instruction=math_instruction)
-    refuse_other_tasks(Path(out_dir), {**options, "n": n, "threshold": threshold}, force)  # before the drawing
-    pool = generated = want
-    for _ in range(4):
-        # the split keeps a problem's wordings (EN and KO) on one side, so the held-out set can fall short of its
-        # size (19 of 20, the train side then 201): draw a larger pool, whose small groups fill it, and leave the
-        # pool's extra train tasks out, so both files hold what was asked
-        try:
-            for _ in range(5):  # a removed task is replaced by drawing further: the first tasks stay the same
-                drawn = generate_tasks(generated, **options)
-                pooled, overlap = decontaminate(drawn, refs, n=n, threshold=threshold)
-                if len(pooled) >= pool:
-                    break
-                generated += 2 * (pool - len(pooled))
-        except ValueError:  # the combinations ran out of distinct tasks: a larger pool is not to be had
-            if pool == want:
-                raise
-            break
-        tasks, kept, report = drawn, pooled, overlap
-        train, heldout = split_tasks(kept[:pool], heldout_n=n_heldout, seed=seed)
-        if len(heldout) == n_heldout or len(kept) < pool:
-            break
-        pool += 4 * (n_heldout - len(heldout))
-        generated = max(generated, pool)
-    train = train[:n_train]
+    recorded = recorded_options(options, n, threshold, n_train, n_heldout, refs)  # a rerun with others is refused
     out = Path(out_dir)
-    files = {"train": out / "train.jsonl", "heldout": out / "heldout.jsonl",
-             "decontamination": out / "decontamination.json"}
-    removed = sorted({i for r in report.values() for i in r.get("removed_ids", [])})
-    summary = {"train": len(train), "heldout": len(heldout), "generated": len(tasks), "removed": len(removed),
-               "by_family": {"train": dict(Counter(t.family for t in train)),
-                             "heldout": dict(Counter(t.family for t in heldout))},
-               "options": {**options, "n": n, "threshold": threshold}, "overlap": report,
-               "files": {k: str(v) for k, v in files.items()}}
-    if (len(train), len(heldout)) != (n_train, n_heldout):  # said, not left for the reader to find in the counts
-        summary["note"] = (f"{len(train)} train and {len(heldout)} held-out tasks, not the {n_train} and {n_heldout} "
-                           f"asked: {len(kept)} distinct tasks were left after decontamination, and a problem's "
-                           "wordings (EN and KO) go to one side whole, so the groups could not add up to the sizes; "
-                           "allow more levels, families or languages, or ask for fewer")
+    with tasks_lock(out):  # one run at a time, from the look at what OUT holds to the last rename
+        refuse_other_tasks(out, recorded, force)  # before the drawing
+        pool = generated = want = n_train + n_heldout
+        for _ in range(4):
+            # the split keeps a problem's wordings (EN and KO) on one side, so the held-out set can fall short of its
+            # size (19 of 20, the train side then 201): draw a larger pool, whose small groups fill it, and leave the
+            # pool's extra train tasks out, so both files hold what was asked
+            try:
+                for _ in range(5):  # a removed task is replaced by drawing further: the first tasks stay the same
+                    drawn = generate_tasks(generated, **options)
+                    pooled, overlap = decontaminate(drawn, refs, n=n, threshold=threshold)
+                    if len(pooled) >= pool:
+                        break
+                    generated += 2 * (pool - len(pooled))
+            except ValueError:  # the combinations ran out of distinct tasks: a larger pool is not to be had
+                if pool == want:
+                    raise
+                break
+            tasks, kept, report = drawn, pooled, overlap
+            train, heldout = split_tasks(kept[:pool], heldout_n=n_heldout, seed=seed)
+            if len(heldout) == n_heldout or len(kept) < pool:
+                break
+            pool += 4 * (n_heldout - len(heldout))
+            generated = max(generated, pool)
+        train = train[:n_train]
+        removed = sorted({i for r in report.values() for i in r.get("removed_ids", [])})
+        summary = {"train": len(train), "heldout": len(heldout), "generated": len(tasks), "removed": len(removed),
+                   "by_family": {"train": dict(Counter(t.family for t in train)),
+                                 "heldout": dict(Counter(t.family for t in heldout))},
+                   "options": recorded, "overlap": report,
+                   "files": {key: str(out / name) for key, name in zip(("train", "heldout", "decontamination"), NAMES)}}
+        if (len(train), len(heldout)) != (n_train, n_heldout):  # said, not left for the reader to find in the counts
+            summary["note"] = (f"{len(train)} train and {len(heldout)} held-out tasks, not the {n_train} and "
+                               f"{n_heldout} asked: {len(kept)} distinct tasks were left after decontamination, and "
+                               "a problem's wordings (EN and KO) go to one side whole, so the groups could not add up "
+                               "to the sizes; allow more levels, families or languages, or ask for fewer")
 
-    def write(folder: Path) -> None:
-        write_jsonl(folder / files["train"].name, train)
-        write_jsonl(folder / files["heldout"].name, heldout)
-        write_text_atomic(folder / files["decontamination"].name, json.dumps(summary, ensure_ascii=False, indent=2))
+        def write(folder: Path) -> None:
+            write_jsonl(folder / "train.jsonl", train)
+            write_jsonl(folder / "heldout.jsonl", heldout)
+            write_text_atomic(folder / "decontamination.json", json.dumps(summary, ensure_ascii=False, indent=2))
 
-    publish_tasks(out, write)
+        publish_tasks(out, write)
     return summary
