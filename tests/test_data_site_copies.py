@@ -133,10 +133,11 @@ def test_one_text_under_two_urls_in_two_tasks_is_one_page(tmp_path):
     assert "Copyright 2024 Village Blog." not in doc.text
 
 
-@pytest.mark.parametrize("record", [[1, 2, 3], {"texts": ["9"], "lines": [1, 2, 3]}])
+@pytest.mark.parametrize("record", [[1, 2, 3], {"texts": ["9"], "lines": [1, 2, 3]},
+                                    {"texts": ["9"], "lines": [1, 2, 3], "stamps": [3]}])
 def test_counts_of_an_older_form_are_refused_with_what_to_do(tmp_path, record):
-    """Counts written before pages had their stamps (counters, times) listed would compare copies with their
-    counters: refused, with what to do."""
+    """Counts written before pages had their lines with numbers masked listed would compare copies with their
+    counters (or without their short numbered lines, the "stamps" of one older form): refused, with what to do."""
     folder = tmp_path / "lines" / "00000"
     folder.mkdir(parents=True)
     with gzip.open(folder / "00000.json.gz", "wt") as f:

@@ -5,9 +5,10 @@ from one page; counting over the site's pages can (as CCNet removes paragraphs r
 Three datatrove steps, run as three stages because the counts must cover every task's pages before any line is
 removed (axk1/data/pipeline.py), and no task may need every site's counts (at web scale, billions of distinct lines):
   SiteLineCounter    per task, for each site: its pages by URL, each with the hashes of its captures' texts,
-                     the distinct lines of them all (64-bit hashes) and which of those are stamps (a counter, a
-                     time: what a copy changes), split by the site's hash into one file per partition (as many
-                     as the stage's tasks) -> site_lines/<partition>/<rank>.json.gz
+                     the distinct lines of them all (64-bit hashes), which of those have a number, and those
+                     lines with their numbers masked (a counter, a time: what a copy changes), split by the
+                     site's hash into one file per partition (as many as the stage's tasks)
+                     -> site_lines/<partition>/<rank>.json.gz
   SiteLineReducer    per partition: merges its sites' pages over every task (records sharing a URL or a text are
                      one page; near-copies one voter), and keeps the boilerplate lines only, those on at least
                      `min_pages` distinct voters and at least `min_share` of their site's
@@ -20,9 +21,9 @@ five snapshots, its view counter different each time, is one page) and once for 
 (a page saved twice, "기사 (2).html"). Counted per copy, a page fetched five times was "on five pages of the site":
 its own article reached min_pages / min_share alone and the page lost all its text. The reducer joins a site's
 records that share a URL or a text, over every task, and counts the lines of each such page once. Near-copies at
-other URLs (`?print=1`, `index.html`, a view counter apart) then vote once too: pages whose lines, the site's
-template and their stamps ("조회수 1234", a date) aside, are near-identical are one voter
-(axk1/data/site_near_copies.py), and min_share is a share of the site's voters.
+other URLs (`?print=1`, `index.html`, a view counter apart) then vote once too: pages whose lines, their
+numbers masked ("조회수 1234" and "조회수 1301" alike) and the site's template aside, are near-identical are one
+voter (axk1/data/site_near_copies.py), and min_share is a share of the site's voters.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
 """
@@ -40,11 +41,12 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, is_stamp, signature
+from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, mask_numbers, signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
-_FIELDS = {"texts", "lines", "stamps"}  # a page record of the counting stage (stamps: since near-copies ignore them)
+# a page record of the counting stage (numbered, masked: since near-copies compare lines with numbers masked)
+_FIELDS = {"texts", "lines", "numbered", "masked"}
 
 
 @dataclass
@@ -77,10 +79,12 @@ def _key(line: str) -> int:
     return xxhash.xxh64_intdigest(" ".join(line.split()))
 
 
-def _page_lines(text: str) -> tuple[set[int], set[int]]:
-    """The distinct counted lines of a page, as hashes, and those of them that are stamps."""
+def _page_lines(text: str) -> tuple[set[int], set[int], set[int]]:
+    """The distinct counted lines of a page, as hashes; those of them with a digit; and those lines with their
+    numbers masked. (A line without a digit is its own masked form, so only those with one are listed twice.)"""
     lines = {ln for ln in text.split("\n") if _counted(ln)}
-    return {_key(ln) for ln in lines}, {_key(ln) for ln in lines if is_stamp(ln)}
+    numbered = {ln for ln in lines if any(ch.isdigit() for ch in ln)}
+    return {_key(ln) for ln in lines}, {_key(ln) for ln in numbered}, {_key(mask_numbers(ln)) for ln in numbered}
 
 
 def _site(doc: Document) -> str | None:
@@ -112,25 +116,23 @@ class SiteLineCounter(PipelineStep):
         self.output_folder = output_folder
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        # site -> page (its URL) -> the hashes of its captures' texts and the union of their lines (and stamps): a
-        # recapture adds its new lines to the same page's vote, never a vote of its own
+        # site -> page (its URL) -> the hashes of its captures' texts and the union of their lines (and of their
+        # numbered and masked lines): a recapture adds its new lines to the same page's vote, never a vote of its own
         pages: dict[str, dict[str, dict[str, set]]] = defaultdict(dict)
         for doc in data:
             site = _site(doc)
             if site is not None:
                 text = str(_key(doc.text))
-                page = pages[site].setdefault(_page_key(doc, text), {"texts": set(), "lines": set(), "stamps": set()})
+                page = pages[site].setdefault(_page_key(doc, text), {field: set() for field in _FIELDS})
                 if text not in page["texts"]:  # (the same text again adds nothing)
                     page["texts"].add(text)
-                    lines, stamps = _page_lines(doc.text)
-                    page["lines"].update(lines)
-                    page["stamps"].update(stamps)
+                    for field, hashes in zip(("lines", "numbered", "masked"), _page_lines(doc.text)):
+                        page[field].update(hashes)
             yield doc
         parts: dict[int, dict] = defaultdict(dict)
         for site, site_pages in pages.items():
             parts[_partition(site, world_size)][site] = {
-                "pages": {key: {"texts": sorted(p["texts"]), "lines": sorted(p["lines"]), "stamps": sorted(p["stamps"])}
-                          for key, p in site_pages.items()}}
+                "pages": {key: {field: sorted(hashes) for field, hashes in p.items()} for key, p in site_pages.items()}}
         for part in range(world_size):  # every partition's file, empty ones too: the reducer knows it saw them all
             folder = Path(self.output_folder) / f"{part:05d}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -164,19 +166,27 @@ class SiteLineReducer(PipelineStep):
         def page_of(site, key):
             return pages.find((site, key))
 
-        lines = _counts(_voter_lines(files, page_of, pages.records))
+        # Each page's masked lines (its numbered lines with their numbers masked) are counted in the same pass,
+        # apart: they must not vote as lines (a masked "조회수 0" is no line of the pages that have "조회수 1234").
+        lines, masked = _counts(files, page_of, pages.records, "lines", "masked")
         # Near-copies at other URLs (?print=1, index.html: a counter apart) vote once too: pages grouped by their
-        # lines that are neither the site's template nor stamps, then every line counted again a group a voter.
+        # lines with numbers masked that are not the site's template, then every line counted again a group a voter.
         copies = NearCopies()
-        for page, page_lines in _voter_lines(files, page_of, pages.records, _compared):
-            copies.add(page[0], page, signature(copy_lines(page_lines, lines[page[0]], n_pages[page[0]])))
+        for page, (page_lines, numbered, page_masked) in _voter_lines(files, page_of, pages.records,
+                                                                      "lines", "numbered", "masked"):
+            site = page[0]
+            # a masked line always has a digit ("0"), so it is never one of the lines without one
+            counted = [(h, lines[site][h]) for h in set(page_lines).difference(numbered)]
+            counted += [(h, masked[site][h]) for h in page_masked]
+            copies.add(site, page, signature(copy_lines(counted, n_pages[site])))
+        del masked  # (its memory is the lines' count's again in the next pass)
         copies.group()
         if copies.joined():
             def voter_of(site, key):
                 return copies.find(pages.find((site, key)))
 
             records = Counter(voter_of(*r) for r in pages.occurrences)
-            lines = _counts(_voter_lines(files, voter_of, records))
+            lines, = _counts(files, voter_of, records, "lines")
             n_pages = dict(Counter(site for site, _ in records))  # min_share is a share of the site's voters
         cfg = self.cfg
         drop = {}
@@ -190,40 +200,35 @@ class SiteLineReducer(PipelineStep):
             yield from data
 
 
-def _all_lines(rec: dict):
-    return rec["lines"]
-
-
-def _compared(rec: dict):
-    """The lines of a record that tell a page from its copies: its lines less its stamps (a line is a stamp or not
-    by its text, so the union over a page's records, less the union of their stamps, is the page's)."""
-    return set(rec["lines"]).difference(rec["stamps"])
-
-
-def _voter_lines(files: list[Path], voter_of, records: Counter, lines_of=_all_lines):
-    """(voter, its distinct lines) once for each voter (a page, or a group of near-copies), a record's lines read
-    by `lines_of`: one held by a single record straight from it, one held by several as the union of their
-    lines, the only lines kept in memory."""
-    pending: dict[tuple, set[int]] = defaultdict(set)
+def _voter_lines(files: list[Path], voter_of, records: Counter, *fields: str):
+    """(voter, [its distinct hashes of each of `fields`]) once for each voter (a page, or a group of near-copies):
+    one held by a single record straight from it, one held by several as the union of their records', the only
+    hashes kept in memory. (A line has a number or not by its text, so the union of a page's records' "numbered"
+    is the page's.)"""
+    pending: dict[tuple, list[set[int]]] = {}
     for site, key, rec in _records(files):
         voter = voter_of(site, key)
         if records[voter] == 1:
-            yield voter, lines_of(rec)
+            yield voter, [rec[field] for field in fields]
         else:
-            pending[voter].update(lines_of(rec))
+            held = pending.setdefault(voter, [set() for _ in fields])
+            for hashes, field in zip(held, fields):
+                hashes.update(rec[field])
     yield from pending.items()
 
 
-def _counts(voters) -> dict[str, Counter]:
-    """Site -> line -> how many voters have it."""
-    lines: dict[str, Counter] = defaultdict(Counter)
-    for voter, voter_lines in voters:
-        lines[voter[0]].update(voter_lines)
-    return lines
+def _counts(files: list[Path], voter_of, records: Counter, *fields: str) -> list[dict[str, Counter]]:
+    """For each of `fields`: site -> hash -> how many voters have it, in one pass over the files."""
+    counts: list[dict[str, Counter]] = [defaultdict(Counter) for _ in fields]
+    for voter, voter_fields in _voter_lines(files, voter_of, records, *fields):
+        for site_counts, hashes in zip(counts, voter_fields):
+            site_counts[voter[0]].update(hashes)
+    return counts
 
 
 def _records(files: list[Path]):
-    """(site, page key, {"texts", "lines", "stamps"}) for each page record of the counting tasks' files."""
+    """(site, page key, {"texts", "lines", "numbered", "masked"}) for each page record of the counting tasks'
+    files."""
     for p in files:
         for site, rec in read_json_file(p, RERUN, what="site line counts", need_object=True).items():
             site_pages = rec.get("pages") if isinstance(rec, dict) else None

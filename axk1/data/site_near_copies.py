@@ -3,20 +3,26 @@
 (axk1/data/site_boilerplate.py) lets such a group vote once, as it does for the captures of one URL; voting apart,
 a page served at three URLs had every line "on three pages of the site" and lost its whole article as template.
 
-Two pages are near-copies when their own lines are near-identical: a Jaccard of at least SIMILAR over the lines
-that are neither the site's template (a line on at least NEAR_UNIVERSAL of its pages) nor stamps (a counter or a
-time: "조회수 1234", "Views: 1,234", "2024.03.05 14:20", see is_stamp). The template is left out because over all
-lines thin pages look alike: ten lines of menu and footer and one line of their own are 0.8 alike, and grouped
-into one voter they would stop the template being found. Stamps are left out because they are what a copy
-changes: compared with them, a page of two lines and a counter was 0.5 alike to its copy (2 of 4 lines), one of
-five lines 0.71, and at three URLs such pages lost every line of their own as template (6 of the 23 real fixture
-pages).
+Pages are compared on their lines with every number masked (mask_numbers: "조회수 1234" and "조회수 1301" are both
+"조회수 0", "입력 2024.03.05 14:20" is "입력 0 0"): what a copy changes is its numbers, so compared with them a page
+of two lines and a counter was 0.5 alike to its copy (2 of 4 lines), one of five lines 0.71, and at three URLs such
+pages lost every line of their own as template (6 of the 23 real fixture pages). A line is masked, never dropped:
+a short headline with a number ("서울 아파트값 3주 연속 상승", "기준금리 3% 동결") is text of its page, and a
+brief of such lines tells itself from the next brief by them. (Dropping short lines with a number as "stamps"
+made every such brief a copy of its section's other briefs, and each section's "Most read" block stayed.)
 
-A copy differs from its page by stamps only: a page with a line other than a stamp found on no other page of its
-site has text of its own and is nobody's copy, so it joins no group. Sibling articles of a section that share a
-block under half the site's pages ("Most read", 40 lines on 7 pages of 21) are 0.9 alike on their own lines when
-each has one or two lines of its own: grouped, each section was one voter and its block, on "one page", stayed
-as page text.
+Two pages are near-copies when their own lines (masked) are near-identical: a Jaccard of at least SIMILAR over
+the lines that are not the site's template, a line on at least NEAR_UNIVERSAL of its pages (a counter or a time
+on every page is template once masked). The template is left out because over all lines thin pages look alike:
+ten lines of menu and footer and one line of their own are 0.8 alike, and grouped into one voter they would stop
+the template being found.
+
+A copy differs from its page by numbers only: a page with a line that, masked, is on no other page of its site
+has text of its own and is nobody's copy, so it joins no group. Sibling articles of a section that share a block
+under half the site's pages ("Most read", 40 lines on 7 pages of 21) are 0.9 alike on their own lines when each
+has one or two lines of its own: grouped, each section was one voter and its block, on "one page", stayed as page
+text. Pages whose own lines differ by their numbers alone (a daily "코스피 2,650선 회복" and "코스피 2,600선 회복")
+are one page here.
 
 The comparison is by MinHash, so that a site of 100k pages costs time linear in its lines and memory of one
 fixed-size signature a page (HASHES 32-bit hashes): pages whose signatures agree on one band of ROWS hashes are
@@ -26,13 +32,13 @@ of their hashes (the Jaccard's estimate; two pages of one or two lines each are 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import numpy as np
 
 SIMILAR = 0.8          # Jaccard of two pages' own lines at which they are one page
 NEAR_UNIVERSAL = 0.5   # a line on at least this share of a site's pages is its template, not a page's own line
-STAMP_WORDS = 4        # a line with a number and at most this many words without one is a stamp (see is_stamp)
 CHUNK = 65536          # lines folded into a signature at a time: a chunk's HASHES products are 32 MB
 HASHES, ROWS = 64, 4   # signature size and band height: 16 bands; a pair at Jaccard 0.8 is a candidate with
                        # probability 1 - (1 - 0.8**4)**16 > 0.999, one at 0.5 with 0.64 (then checked)
@@ -42,31 +48,32 @@ _MUL = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64) | np.uint64(1)  # o
 _ADD = _rng.integers(0, 2**64, size=HASHES, dtype=np.uint64)
 
 
-def is_stamp(line: str) -> bool:
-    """A line a copy of a page may change: one with a number and at most STAMP_WORDS words without a digit, such as
-    a counter ("조회수 1234", "Views: 1,234 · Comments 5"), a time ("입력 2024.03.05 14:20 | 수정 2024.03.06",
-    "3시간 전") or a number alone. A sentence with a number in it ("서울시는 3일 도서관 운영 시간을 연장한다고
-    밝혔다", six words) is text, and tells two pages apart."""
-    words = line.split()
-    if not any(ch.isdigit() for ch in line):
-        return False
-    return sum(any(ch.isalpha() for ch in w) and not any(ch.isdigit() for ch in w) for w in words) <= STAMP_WORDS
+# A number: a run of digits and the digits joined to it by a separator ("1,234", "2024.03.05", "14:20", "03/05",
+# "2024-03-05"), so that a counter reads the same masked whether it has three digits or four.
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 
 
-def copy_lines(lines, counts, n_pages: int) -> list[int]:
-    """The `lines` of a page (its lines other than stamps) that are not its site's template (on under
-    NEAR_UNIVERSAL of its `n_pages` pages), or none when one of them is on this page alone: a page with text of
-    its own copies nothing, however much it shares with its section's pages."""
+def mask_numbers(line: str) -> str:
+    """The line with each number written 0: what a copy of a page may change ("조회수 1234" and "조회수 1301" are
+    "조회수 0"; "입력 2024.03.05 14:20 | 수정 2024.03.06" is "입력 0 0 | 수정 0"), its words kept ("서울 아파트값
+    3주 연속 상승" is "서울 아파트값 0주 연속 상승", a line of its page still). A line without a digit is itself."""
+    return _NUMBER.sub("0", line)
+
+
+def copy_lines(counted, n_pages: int) -> list[int]:
+    """Of a page's lines (numbers masked), given as (line, how many of the site's `n_pages` pages have it): those
+    that are not its site's template (on under NEAR_UNIVERSAL of its pages), or none when one of them is on this
+    page alone: a page with text of its own copies nothing, however much it shares with its section's pages."""
     limit = NEAR_UNIVERSAL * n_pages
-    own = [h for h in lines if counts[h] < limit]
-    if any(counts[h] == 1 for h in own):
+    own = [(h, c) for h, c in counted if c < limit]
+    if any(c == 1 for _, c in own):
         return []
-    return own
+    return [h for h, _ in own]
 
 
 def signature(lines) -> bytes | None:
-    """The MinHash signature of a set of line hashes, or None for no lines (a page of template and stamps alone
-    has nothing to be a copy of)."""
+    """The MinHash signature of a set of line hashes, or None for no lines (a page of template alone has nothing
+    to be a copy of)."""
     if not lines:
         return None
     x = np.fromiter(lines, dtype=np.uint64, count=len(lines))
