@@ -1,9 +1,9 @@
 """How an `axk1` command ends when its verb raises: the exit code and the one line a user reads (a bad value or a
 missing file: `axk1 VERB: error: ...` and 2; Ctrl-C, SIGTERM and SIGHUP: a line, how to go on, 130, 143 and 129; a
 failed torchrun rank: its traceback or a word that another rank failed, then out at once), SIGTERM or SIGHUP
-raised as `Terminated` while a verb runs, and a stop signal after a run has finished (`finished_run`: the run's
-exit code and a line, not a failure) or while a stopped one exits (`exit_process`: the process's end, handlers
-kept). Split from axk1/cli.py, which parses and dispatches."""
+raised as `Terminated` while a verb runs or the command starts (`starting`), and a stop signal after a verb has
+finished (`run_verb`, `finished_run`: its exit code and a line, not a failure) or while a stopped one exits
+(`exit_process`: the process's end, handlers kept). Split from axk1/cli.py, which parses and dispatches."""
 
 from __future__ import annotations
 
@@ -90,6 +90,49 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143, 129
 
 
+def run_verb(args: argparse.Namespace) -> int:
+    """The verb's exit code: what its function returned, or what `ended` makes of what it raised. Once the function
+    has returned, the verb's work is complete: what is left is the interpreter's exit (~1 s of tearing down torch's
+    modules), where a Ctrl-C or SIGTERM turned a finished `axk1 export`, `eval` or `posttrain overlap` into exit 130
+    or 143 with no line (or a KeyboardInterrupt traceback from a module's finalizer and exit 0). Every verb now counts
+    as finished there (`finished_run`: its own exit code and a line), unless it set its own word on the run in
+    `args.finished` (train, sft, rl do, before their closing lines) or returned a stop signal's code itself (a
+    training run SIGTERM stopped, its line said): a second signal then ends it with that code (`_leave_again`)."""
+    global _args
+    _args = args  # (sigterm_raises is entered before the command line is read)
+    try:
+        code = args.func(args)
+    except BaseException as e:
+        return ended(args, e)
+    code = 0 if code is None else code  # as sys.exit(None)
+    if code in STOP_CODES:
+        _start_leaving(code)
+        if _leaving is not None:
+            _leaving["said"] = True
+    elif getattr(args, "finished", None) is None:
+        args.finished = (f"exit code {code}", code)
+    return code
+
+
+STOP_CODES = {128 + s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  # a shell's codes for the stops
+
+
+@contextmanager
+def starting() -> Iterator[None]:
+    """Start-up (main inside sigterm_raises): the verbs' modules imported, the parser built, the command line read.
+    A Ctrl-C there was a traceback of whatever import was under way, and a SIGTERM or SIGHUP (no handler of axk1's
+    yet) ended the process with 143 or 129 and no word. Each is one line and the signal's exit code now."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as e:
+        stop = _stopped_by(e)
+        if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
+            what = "interrupted" if stop == signal.SIGINT else f"stopped by {signal.Signals(stop).name}"
+            print(f"\naxk1: {what} while starting (nothing was done: run the same command to start again)",
+                  file=sys.stderr)
+        raise SystemExit(128 + stop) from None
+
+
 @contextmanager
 def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = False) -> Iterator[None]:
     """While a verb runs, SIGTERM and SIGHUP raise Terminated in the main thread (see Terminated); the handlers
@@ -97,7 +140,8 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
     (`axk1 serve` cut every stream); a SIGHUP the verb was started to ignore (`nohup`, which exists to keep a
     command running when its terminal closes) stays ignored.
 
-    `args`: the verb's, which it marks once its run has finished (`finished_run`). `until_exit`: the process exits
+    `args`: the verb's (run_verb binds it when the block starts before the command line is read), which is marked
+    finished once its work is complete (`finished_run`). `until_exit`: the process exits
     after the block (main on the process's own command line); a finished run, or a verb a signal stopped, then
     keeps its handlers, Ctrl-C's too, to the process's end (`exit_process`) instead of getting the ones before back."""
     global _MAIN_PID, _args, _until_exit, _leaving
@@ -120,17 +164,17 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
 
 
 def finished_run() -> tuple[str, int] | None:
-    """What the running verb set as `args.finished` once its run was complete and its outputs written: (what it
-    left, e.g. "model folder: DIR"; the exit code it ends with). What is left then is teardown: destroying the
-    process groups, the closing lines, the interpreter's shutdown. A Ctrl-C, SIGTERM or SIGHUP there failed the
-    finished run: "interrupted ... run the same command with --resume" and 130 or 143, or, once main had returned
-    and the handlers before were back, the signal's default action: 143 and no line at all. Now the signal cuts the
-    teardown short and the process exits with the run's code after one line saying so (`_end_finished`). None
-    before, and outside a verb."""
+    """What `args.finished` holds once the verb's run was complete and its outputs written: (what it left, e.g.
+    "model folder: DIR", or "exit code 0" for a verb without a word of its own; the exit code it ends with). What is
+    left then is teardown: destroying the process groups, the closing lines, the interpreter's shutdown. A Ctrl-C,
+    SIGTERM or SIGHUP there failed the finished run: "interrupted ... run the same command with --resume" and 130 or
+    143, or, once main had returned and the handlers before were back, the signal's default action: 143 and no line
+    at all. Now the signal cuts the teardown short and the process exits with the run's code after one line saying
+    so (`_end_finished`). None before, and outside a verb."""
     return getattr(_args, "finished", None)
 
 
-_args: argparse.Namespace | None = None  # the running verb's (sigterm_raises)
+_args: argparse.Namespace | None = None  # the running verb's (sigterm_raises, run_verb)
 _until_exit = False  # whether the process exits once the verb has (sigterm_raises)
 # a verb a signal stopped, on the process's own command line: the code it exits with, and whether its line is said
 _leaving: dict | None = None
@@ -184,7 +228,8 @@ def _end_finished(signum: int) -> None:
     is left is not waited for (a Ctrl-C is most often sent because it takes long)."""
     outcome, code = finished_run()
     if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
-        print(f"\naxk1 {_args.command}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
+        verb = getattr(_args, "verb_name", None) or _args.command  # `axk1 posttrain overlap`, not `axk1 posttrain`
+        print(f"\naxk1 {verb}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
               "during its teardown, which was cut short", file=sys.stderr)
     _flush_and_exit(code)
 
