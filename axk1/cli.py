@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from axk1.cli_args import check_utf8, positive_int
-from axk1.cli_exit import exit_process, report_error, run_verb, sigterm_raises, starting
+from axk1.cli_exit import exit_process, run_verb, sigterm_raises, starting
+from axk1.cli_report import report_error
 from axk1.data.cli import add_data_parser
 from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 

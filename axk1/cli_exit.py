@@ -8,17 +8,14 @@ finished (`run_verb`, `finished_run`: its exit code and a line, not a failure) o
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from axk1.cli_report import LOST_PEER_LATER_S, report_error, write_error_file
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
 from axk1.process_rank import process_rank
 from axk1.signal_handlers import swapped_handlers
@@ -47,7 +44,7 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             # notices, so the lost rank stays the summary's root cause (it takes the earliest record, this one on a
             # tie). Noticing took over a second on a loaded machine (a CI run: a record one second on won), hence
             # LOST_PEER_LATER_S
-            _write_error_file(line, later=LOST_PEER_LATER_S)
+            write_error_file(line, later=LOST_PEER_LATER_S)
             return leave(1)
         # a rank hangs: the others stop, saying why and how long (not a TimeoutError: RanksMissing, the ranks that
         # never all joined, whose cause is the store's timeout, says so in its own line below)
@@ -100,10 +97,26 @@ def run_verb(args: argparse.Namespace) -> int:
     training run SIGTERM stopped, its line said): a second signal then ends it with that code (`_leave_again`)."""
     global _args
     _args = args  # (sigterm_raises is entered before the command line is read)
+    returned = []  # the verb's exit code, once its function has returned
     try:
-        code = args.func(args)
+        returned.append(args.func(args))
+        return _returned(args, returned[0])
     except BaseException as e:
-        return ended(args, e)
+        if not returned:
+            return ended(args, e)
+        stop = _stopped_by(e)
+        if stop is None:
+            raise
+        # the signal came as the verb returned, before _returned had marked it (a traceback and exit 1): finished
+        code = _returned(args, returned[0])
+        if finished_run() is not None:
+            _end_finished(stop)
+        return code
+
+
+def _returned(args: argparse.Namespace, code: int | None) -> int:
+    """The code of a verb whose function returned `code`, marked finished (run_verb) or, for a stop signal's code
+    the verb returned itself, stopped with its line said."""
     code = 0 if code is None else code  # as sys.exit(None)
     if code in STOP_CODES:
         _start_leaving(code)
@@ -300,57 +313,6 @@ def leave(code: int) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def report_error(line: str) -> None:
-    """Prints a verb's error line; under torchrun, once per launch. Every rank reads the same recipe and fails the
-    same way, so N ranks used to print N copies: of the ranks that fail with this very line, only the first to get
-    here prints it (a rank with another error still prints its own). Every rank still exits non-zero. The line also
-    goes to the rank's torchrun error file, so that torchrun's closing summary names the error instead of "To enable
-    traceback see: ..."."""
-    first = _first_to_report(line)
-    if first:
-        print(line, file=sys.stderr)
-    # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
-    _write_error_file(line if first else "the same error on another rank (printed above)", later=0 if first else 1)
-
-
-# how many seconds on a survivor dates the record of a peer it lost (above): past torchrun's noticing of the kill
-LOST_PEER_LATER_S = 5
-
-
-def _write_error_file(said: str, later: int) -> None:
-    """`said` into this rank's torchrun error file (none outside torchrun), the line torchrun's closing summary shows
-    for the rank, dated now or `later` seconds from now. A failed write only loses the summary's line."""
-    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if error_file:  # the format torchrun's ProcessFailure reads
-        when = str(int(time.time()) + later)
-        record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
-        try:
-            Path(error_file).write_text(json.dumps(record))
-        except OSError:
-            pass
-
-
-def _first_to_report(line: str) -> bool:
-    """Whether this rank is the first of its launch to fail with `line`: a counter per line in torchrun's own
-    store, which exists before (and without) any process group, on every node. Outside torchrun, or when the store
-    cannot be reached, True: a duplicate line is better than none."""
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or os.environ.get("WORLD_SIZE", "1") == "1":
-        return True
-    try:
-        from datetime import timedelta
-
-        from torch.distributed import TCPStore
-
-        store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-                         timeout=timedelta(seconds=5))
-        # a restarted attempt (torchrun --max-restarts) prints its errors afresh
-        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        key = f"axk1/error/{restart}/{hashlib.sha256(line.encode()).hexdigest()}"
-        return store.add(key, 1) == 1
-    except Exception:  # noqa: BLE001 - the store is gone or unreachable: print rather than say nothing
-        return True
 
 
 class Terminated(BaseException):

@@ -355,3 +355,40 @@ def test_a_signal_in_the_exit_of_any_finished_verb_exits_with_its_code_and_a_lin
     assert (f"axk1 posttrain overlap: the run had finished (exit code 0) when {signal.Signals(sig).name} came"
             in err and "Traceback" not in err), err
     assert len(out.read_text().splitlines()) == 2
+
+
+# A verb that returned 3, and a signal (argv[1]) that lands as its return is being marked finished (cli_exit's
+# `_returned`, made to send it once).
+RETURN_GAP = textwrap.dedent("""
+    import os, signal, sys
+    import axk1.cli as cli
+    import axk1.cli_exit as cli_exit
+
+    real, sent, stop = cli_exit._returned, [], getattr(signal, sys.argv[1])
+
+    def late(args, code):
+        if not sent:
+            sent.append(stop)
+            os.kill(os.getpid(), stop)
+        return real(args, code)
+
+    def verb(args):
+        print("done", flush=True)
+        return 3
+
+    cli_exit._returned, cli.cmd_params = late, verb
+    sys.argv = ["axk1", "params", "axk1-tiny"]
+    sys.exit(cli.main())
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_as_a_verb_returns_is_the_finished_line_not_a_traceback(sig):
+    """`axk1 eval` SIGTERMed right after its "report:" line, as its return was being marked finished: a traceback
+    of Terminated and exit 1. The verb had returned: its exit code and the line."""
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-c", RETURN_GAP, signal.Signals(sig).name], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == 3 and proc.stdout == "done\n", (proc.returncode, proc.stderr[-3000:])
+    assert proc.stderr.strip() == (f"axk1 params: the run had finished (exit code 3) when {signal.Signals(sig).name} "
+                                   "came, during its teardown, which was cut short"), proc.stderr
