@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 from axk1.cli_args import check_utf8, positive_int
-from axk1.cli_exit import ended, exit_process, report_error, sigterm_raises
+from axk1.cli_exit import exit_process, run_verb, sigterm_raises, starting
+from axk1.cli_report import report_error
 from axk1.data.cli import add_data_parser
-from axk1.process_rank import process_rank
 from axk1.sampling_ranges import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 # The verbs' parsers are imported in build_parser(), after the data-only fast path in main(). None of them imports
@@ -311,16 +310,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every verb's parser. Building it imports the verbs' modules (no torch, but still a fraction of a second),
-    before main() handles an interrupt: a Ctrl-C then was a traceback of whatever import was under way, now a line
-    and exit 130."""
-    try:
-        return _build_parser()
-    except KeyboardInterrupt:
-        if process_rank() == 0:
-            print("\naxk1: interrupted while starting (nothing was done: run the same command to start again)",
-                  file=sys.stderr)
-        raise SystemExit(128 + signal.SIGINT) from None
+    """Every verb's parser. Building it imports the verbs' modules (no torch, but still a fraction of a second): main
+    does it inside cli_exit.starting, where a stop signal is a line and its exit code, not a traceback."""
+    return _build_parser()
 
 
 def recipe_overrides(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -373,6 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     own_command_line = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     _passive_omp_wait()
+    with sigterm_raises(until_exit=own_command_line):  # from the start: SIGTERM in the imports is a line (starting)
+        with starting():
+            args = _parse(argv)
+        code = run_verb(args)  # the verb's function has returned: its work is done (cli_exit.finished_run)
+    exit_process(code)  # a finished or stopped run, on its own command line: the exit, its handlers kept
+    return code
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The command line's verb and flags, a recipe verb's `--section.key value` overrides in args.overrides."""
     parser = _data_parser(argv) if argv[:1] == ["data"] else build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):
@@ -387,13 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             verb.error(str(e))
     args.overrides = recipe_overrides(args, extra)
-    with sigterm_raises(args, until_exit=own_command_line):
-        try:
-            code = args.func(args)
-        except BaseException as e:
-            code = ended(args, e)
-    exit_process(code)  # a finished or stopped run, on its own command line: the exit, its handlers kept
-    return code
+    return args
 
 
 if __name__ == "__main__":

@@ -1,24 +1,21 @@
 """How an `axk1` command ends when its verb raises: the exit code and the one line a user reads (a bad value or a
 missing file: `axk1 VERB: error: ...` and 2; Ctrl-C, SIGTERM and SIGHUP: a line, how to go on, 130, 143 and 129; a
 failed torchrun rank: its traceback or a word that another rank failed, then out at once), SIGTERM or SIGHUP
-raised as `Terminated` while a verb runs, and a stop signal after a run has finished (`finished_run`: the run's
-exit code and a line, not a failure) or while a stopped one exits (`exit_process`: the process's end, handlers
-kept). Split from axk1/cli.py, which parses and dispatches."""
+raised as `Terminated` while a verb runs or the command starts (`starting`), and a stop signal after a verb has
+finished (`run_verb`, `finished_run`: its exit code and a line, not a failure) or while a stopped one exits
+(`exit_process`: the process's end, handlers kept). Split from axk1/cli.py, which parses and dispatches."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from axk1.cli_report import LOST_PEER_LATER_S, report_error, write_error_file
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
 from axk1.process_rank import process_rank
 from axk1.signal_handlers import swapped_handlers
@@ -47,7 +44,7 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
             # notices, so the lost rank stays the summary's root cause (it takes the earliest record, this one on a
             # tie). Noticing took over a second on a loaded machine (a CI run: a record one second on won), hence
             # LOST_PEER_LATER_S
-            _write_error_file(line, later=LOST_PEER_LATER_S)
+            write_error_file(line, later=LOST_PEER_LATER_S)
             return leave(1)
         # a rank hangs: the others stop, saying why and how long (not a TimeoutError: RanksMissing, the ranks that
         # never all joined, whose cause is the store's timeout, says so in its own line below)
@@ -90,6 +87,65 @@ def ended(args: argparse.Namespace, e: BaseException) -> int:
     return leave(128 + stop)  # as a shell reports a command the signal ended: 130, 143, 129
 
 
+def run_verb(args: argparse.Namespace) -> int:
+    """The verb's exit code: what its function returned, or what `ended` makes of what it raised. Once the function
+    has returned, the verb's work is complete: what is left is the interpreter's exit (~1 s of tearing down torch's
+    modules), where a Ctrl-C or SIGTERM turned a finished `axk1 export`, `eval` or `posttrain overlap` into exit 130
+    or 143 with no line (or a KeyboardInterrupt traceback from a module's finalizer and exit 0). Every verb now counts
+    as finished there (`finished_run`: its own exit code and a line), unless it set its own word on the run in
+    `args.finished` (train, sft, rl do, before their closing lines) or returned a stop signal's code itself (a
+    training run SIGTERM stopped, its line said): a second signal then ends it with that code (`_leave_again`)."""
+    global _args
+    _args = args  # (sigterm_raises is entered before the command line is read)
+    returned = []  # the verb's exit code, once its function has returned
+    try:
+        returned.append(args.func(args))
+        return _returned(args, returned[0])
+    except BaseException as e:
+        if not returned:
+            return ended(args, e)
+        stop = _stopped_by(e)
+        if stop is None:
+            raise
+        # the signal came as the verb returned, before _returned had marked it (a traceback and exit 1): finished
+        code = _returned(args, returned[0])
+        if finished_run() is not None:
+            _end_finished(stop)
+        return code
+
+
+def _returned(args: argparse.Namespace, code: int | None) -> int:
+    """The code of a verb whose function returned `code`, marked finished (run_verb) or, for a stop signal's code
+    the verb returned itself, stopped with its line said."""
+    code = 0 if code is None else code  # as sys.exit(None)
+    if code in STOP_CODES:
+        _start_leaving(code)
+        if _leaving is not None:
+            _leaving["said"] = True
+    elif getattr(args, "finished", None) is None:
+        args.finished = (f"exit code {code}", code)
+    return code
+
+
+STOP_CODES = {128 + s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  # a shell's codes for the stops
+
+
+@contextmanager
+def starting() -> Iterator[None]:
+    """Start-up (main inside sigterm_raises): the verbs' modules imported, the parser built, the command line read.
+    A Ctrl-C there was a traceback of whatever import was under way, and a SIGTERM or SIGHUP (no handler of axk1's
+    yet) ended the process with 143 or 129 and no word. Each is one line and the signal's exit code now."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as e:
+        stop = _stopped_by(e)
+        if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
+            what = "interrupted" if stop == signal.SIGINT else f"stopped by {signal.Signals(stop).name}"
+            print(f"\naxk1: {what} while starting (nothing was done: run the same command to start again)",
+                  file=sys.stderr)
+        raise SystemExit(128 + stop) from None
+
+
 @contextmanager
 def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = False) -> Iterator[None]:
     """While a verb runs, SIGTERM and SIGHUP raise Terminated in the main thread (see Terminated); the handlers
@@ -97,7 +153,8 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
     (`axk1 serve` cut every stream); a SIGHUP the verb was started to ignore (`nohup`, which exists to keep a
     command running when its terminal closes) stays ignored.
 
-    `args`: the verb's, which it marks once its run has finished (`finished_run`). `until_exit`: the process exits
+    `args`: the verb's (run_verb binds it when the block starts before the command line is read), which is marked
+    finished once its work is complete (`finished_run`). `until_exit`: the process exits
     after the block (main on the process's own command line); a finished run, or a verb a signal stopped, then
     keeps its handlers, Ctrl-C's too, to the process's end (`exit_process`) instead of getting the ones before back."""
     global _MAIN_PID, _args, _until_exit, _leaving
@@ -120,17 +177,17 @@ def sigterm_raises(args: argparse.Namespace | None = None, until_exit: bool = Fa
 
 
 def finished_run() -> tuple[str, int] | None:
-    """What the running verb set as `args.finished` once its run was complete and its outputs written: (what it
-    left, e.g. "model folder: DIR"; the exit code it ends with). What is left then is teardown: destroying the
-    process groups, the closing lines, the interpreter's shutdown. A Ctrl-C, SIGTERM or SIGHUP there failed the
-    finished run: "interrupted ... run the same command with --resume" and 130 or 143, or, once main had returned
-    and the handlers before were back, the signal's default action: 143 and no line at all. Now the signal cuts the
-    teardown short and the process exits with the run's code after one line saying so (`_end_finished`). None
-    before, and outside a verb."""
+    """What `args.finished` holds once the verb's run was complete and its outputs written: (what it left, e.g.
+    "model folder: DIR", or "exit code 0" for a verb without a word of its own; the exit code it ends with). What is
+    left then is teardown: destroying the process groups, the closing lines, the interpreter's shutdown. A Ctrl-C,
+    SIGTERM or SIGHUP there failed the finished run: "interrupted ... run the same command with --resume" and 130 or
+    143, or, once main had returned and the handlers before were back, the signal's default action: 143 and no line
+    at all. Now the signal cuts the teardown short and the process exits with the run's code after one line saying
+    so (`_end_finished`). None before, and outside a verb."""
     return getattr(_args, "finished", None)
 
 
-_args: argparse.Namespace | None = None  # the running verb's (sigterm_raises)
+_args: argparse.Namespace | None = None  # the running verb's (sigterm_raises, run_verb)
 _until_exit = False  # whether the process exits once the verb has (sigterm_raises)
 # a verb a signal stopped, on the process's own command line: the code it exits with, and whether its line is said
 _leaving: dict | None = None
@@ -184,7 +241,8 @@ def _end_finished(signum: int) -> None:
     is left is not waited for (a Ctrl-C is most often sent because it takes long)."""
     outcome, code = finished_run()
     if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
-        print(f"\naxk1 {_args.command}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
+        verb = getattr(_args, "verb_name", None) or _args.command  # `axk1 posttrain overlap`, not `axk1 posttrain`
+        print(f"\naxk1 {verb}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
               "during its teardown, which was cut short", file=sys.stderr)
     _flush_and_exit(code)
 
@@ -255,57 +313,6 @@ def leave(code: int) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def report_error(line: str) -> None:
-    """Prints a verb's error line; under torchrun, once per launch. Every rank reads the same recipe and fails the
-    same way, so N ranks used to print N copies: of the ranks that fail with this very line, only the first to get
-    here prints it (a rank with another error still prints its own). Every rank still exits non-zero. The line also
-    goes to the rank's torchrun error file, so that torchrun's closing summary names the error instead of "To enable
-    traceback see: ..."."""
-    first = _first_to_report(line)
-    if first:
-        print(line, file=sys.stderr)
-    # the others' a second later: torchrun's summary takes the earliest (whole seconds) as the root cause
-    _write_error_file(line if first else "the same error on another rank (printed above)", later=0 if first else 1)
-
-
-# how many seconds on a survivor dates the record of a peer it lost (above): past torchrun's noticing of the kill
-LOST_PEER_LATER_S = 5
-
-
-def _write_error_file(said: str, later: int) -> None:
-    """`said` into this rank's torchrun error file (none outside torchrun), the line torchrun's closing summary shows
-    for the rank, dated now or `later` seconds from now. A failed write only loses the summary's line."""
-    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if error_file:  # the format torchrun's ProcessFailure reads
-        when = str(int(time.time()) + later)
-        record = {"message": {"message": said, "extraInfo": {"py_callstack": said, "timestamp": when}}}
-        try:
-            Path(error_file).write_text(json.dumps(record))
-        except OSError:
-            pass
-
-
-def _first_to_report(line: str) -> bool:
-    """Whether this rank is the first of its launch to fail with `line`: a counter per line in torchrun's own
-    store, which exists before (and without) any process group, on every node. Outside torchrun, or when the store
-    cannot be reached, True: a duplicate line is better than none."""
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or os.environ.get("WORLD_SIZE", "1") == "1":
-        return True
-    try:
-        from datetime import timedelta
-
-        from torch.distributed import TCPStore
-
-        store = TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-                         timeout=timedelta(seconds=5))
-        # a restarted attempt (torchrun --max-restarts) prints its errors afresh
-        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        key = f"axk1/error/{restart}/{hashlib.sha256(line.encode()).hexdigest()}"
-        return store.add(key, 1) == 1
-    except Exception:  # noqa: BLE001 - the store is gone or unreachable: print rather than say nothing
-        return True
 
 
 class Terminated(BaseException):

@@ -36,6 +36,7 @@ LAYERS = [
     {"checkpoint"},                                 # reads and writes models, sharded or not (uses parallel)
     {"plan", "data", "synth", "train", "posttrain", "eval", "infer"},  # the capabilities
     {"demo", "long_context"},                       # run the capabilities end to end (the spine; context extension)
+    {"cli_report"},                                 # a verb's error line, once per torchrun launch
     {"cli_exit"},                                   # how a verb ends: exit codes, its error line, signals
     {"cli"},                                        # one verb per capability
     {"__main__", "__init__"},                       # `python -m axk1`; the package's public names

@@ -1,5 +1,13 @@
 """What the recipe verbs say when a run stops or has nothing left: advice that works when followed."""
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from axk1.cli import main
 from tests.train_helpers import write_recipe
 
@@ -48,6 +56,36 @@ def test_ctrl_c_while_the_verbs_are_imported_is_a_line_not_a_traceback(monkeypat
         main(["train", "recipe.toml"])
     assert e.value.code == 130
     assert "axk1: interrupted while starting (nothing was done" in capsys.readouterr().err
+
+
+# `axk1` whose parser build (the verbs' imports) gets the signal argv[1] names, from the kernel as `kill` sends it
+_STOPPED_WHILE_STARTING = """
+import os, signal, sys
+import axk1.cli as cli
+
+stop = getattr(signal, sys.argv[1])
+
+def stopped():
+    os.kill(os.getpid(), stop)
+    raise AssertionError("the signal did not stop the start-up")
+
+cli._build_parser = stopped
+sys.argv = ["axk1", "train", "recipe.toml"]
+sys.exit(cli.main())
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_while_the_verbs_are_imported_is_a_line_as_ctrl_c_is(name):
+    """A Ctrl-C in start-up said "axk1: interrupted while starting ..." (130), but a SIGTERM or SIGHUP, whose handler
+    main() installed only once the command line was read, ended the process with no line (-15, -1)."""
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "RANK"}
+    proc = subprocess.run([sys.executable, "-c", _STOPPED_WHILE_STARTING, name], capture_output=True, text=True,
+                          timeout=120, env={**env, "PYTHONPATH": repo})
+    assert proc.returncode == 128 + getattr(signal, name), (proc.returncode, proc.stderr[-3000:])
+    assert proc.stderr.strip() == (f"axk1: stopped by {name} while starting (nothing was done: run the same command "
+                                   "to start again)"), proc.stderr
 
 
 def test_a_run_that_max_steps_ends_says_to_raise_it_not_to_make_a_new_recipe(tmp_path, capsys):

@@ -3,6 +3,7 @@ ended at once with no line and without its clean-ups. Now it ends as Ctrl-C does
 forked workers still end at once. SIGHUP the same (129), unless the command was started to ignore it (nohup).
 (Inside a training loop the trainer's own stop takes SIGTERM: test_train_faults.py.)"""
 
+import json
 import os
 import signal
 import subprocess
@@ -329,3 +330,65 @@ def test_a_second_ctrl_c_while_an_interrupted_run_exits_keeps_its_line_and_130(t
         proc.kill()
     assert proc.returncode == 128 + signal.SIGINT, (proc.returncode, err[-3000:])
     assert err.count("axk1 train: interrupted") == 1 and "Traceback" not in err and "Exception" not in err, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_in_the_exit_of_any_finished_verb_exits_with_its_code_and_a_line(tmp_path, sig):
+    """Only train, sft and rl counted as finished: a Ctrl-C or SIGTERM in the exit of another verb whose work was
+    done (`axk1 posttrain overlap` after its "N pairs" line, `export` after "exported", `eval` after "report:")
+    turned it into 130 or 143 (-2, -15 here: the signal's default action) with no line. Every verb whose function
+    has returned is finished now: its own exit code, and the line."""
+    row = {"messages": [{"role": "user", "content": "q"},
+                        {"role": "assistant", "content": "a", "reasoning_content": "t"}]}
+    (tmp_path / "think.jsonl").write_text(json.dumps(row) + "\n")
+    out = tmp_path / "pairs.jsonl"
+    proc = _slow_exit(tmp_path, ["posttrain", "overlap", str(tmp_path / "think.jsonl"), "-o", str(out)])
+    try:
+        said = _read_until(proc, "tearing down")
+        assert '"pairs": 1' in said, (said, proc.communicate(timeout=60)[1][-3000:])
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, (proc.returncode, err[-3000:])
+    assert f"1 pairs (2 rows) from 1 rows -> {out}" in err  # the verb's own closing line, before the signal
+    assert (f"axk1 posttrain overlap: the run had finished (exit code 0) when {signal.Signals(sig).name} came"
+            in err and "Traceback" not in err), err
+    assert len(out.read_text().splitlines()) == 2
+
+
+# A verb that returned 3, and a signal (argv[1]) that lands as its return is being marked finished (cli_exit's
+# `_returned`, made to send it once).
+RETURN_GAP = textwrap.dedent("""
+    import os, signal, sys
+    import axk1.cli as cli
+    import axk1.cli_exit as cli_exit
+
+    real, sent, stop = cli_exit._returned, [], getattr(signal, sys.argv[1])
+
+    def late(args, code):
+        if not sent:
+            sent.append(stop)
+            os.kill(os.getpid(), stop)
+        return real(args, code)
+
+    def verb(args):
+        print("done", flush=True)
+        return 3
+
+    cli_exit._returned, cli.cmd_params = late, verb
+    sys.argv = ["axk1", "params", "axk1-tiny"]
+    sys.exit(cli.main())
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_as_a_verb_returns_is_the_finished_line_not_a_traceback(sig):
+    """`axk1 eval` SIGTERMed right after its "report:" line, as its return was being marked finished: a traceback
+    of Terminated and exit 1. The verb had returned: its exit code and the line."""
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-c", RETURN_GAP, signal.Signals(sig).name], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == 3 and proc.stdout == "done\n", (proc.returncode, proc.stderr[-3000:])
+    assert proc.stderr.strip() == (f"axk1 params: the run had finished (exit code 3) when {signal.Signals(sig).name} "
+                                   "came, during its teardown, which was cut short"), proc.stderr

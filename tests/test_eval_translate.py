@@ -127,3 +127,63 @@ def test_two_evals_sharing_a_translation_cache_both_save(tmp_path, monkeypatch):
     mine.save()
     assert json.loads(path.read_text(encoding="utf-8")) == {"a": "mine"}  # the last rename wins, whole
     assert [p.name for p in tmp_path.iterdir()] == ["cache.json"]  # no temporary file left behind
+
+
+class _Interrupted:
+    """A local translator (answers one at a time, `done` called as each ends) that a Ctrl-C stops once it has
+    translated `before` statements; what the cache file held on disk at that moment is kept in `on_disk`."""
+
+    def __init__(self, translations: dict[str, str], before: int, cache_path):
+        self.translations, self.before, self.cache_path = translations, before, cache_path
+        self.asked: list[str] = []
+        self.on_disk: dict | None = None
+
+    def describe(self):
+        return {"name": "local"}
+
+    def generate(self, requests, sampling, done=None):
+        out = []
+        for i, request in enumerate(requests):
+            source = request.messages[0]["content"].split("\n\n", 1)[1]
+            self.asked.append(source)
+            if len(self.asked) > self.before:
+                self.on_disk = json.loads(self.cache_path.read_text()) if self.cache_path.exists() else {}
+                raise KeyboardInterrupt
+            out.append(Completion(self.translations[source]))
+            if done is not None:
+                done(i, out[-1])
+        return out
+
+
+def test_an_interrupted_translation_keeps_what_it_translated(tmp_path, monkeypatch):
+    """translate_all saved its cache once every statement was translated, and asked the backend without `done`:
+    a Ctrl-C (or a kill) an hour into LCB-ko's translation on a local translator lost every translation. They
+    are saved as they arrive now (every SAVE_EVERY_S; 0 here), and the next run asks only for the rest."""
+    import axk1.eval.translate as translate
+
+    monkeypatch.setattr(translate, "SAVE_EVERY_S", 0.0)
+    korean = {ATCODER: ATCODER_KO, LEETCODE: LEETCODE_KO,
+              "Add the numbers 3 and 4.": "다음 수 3 과 4 를 더하세요."}
+    texts = dict(zip(("q1", "q2", "q3"), korean))
+    path = tmp_path / "cache.json"
+    stopped = _Interrupted(korean, 2, path)
+    with pytest.raises(KeyboardInterrupt):
+        translate_all(texts, stopped, TranslationCache(path))
+    kept = sorted(e["text"] for e in json.loads(path.read_text()).values())
+    assert kept == sorted([ATCODER_KO, LEETCODE_KO])  # saved as they came: on disk before the interrupt too
+    assert sorted(e["text"] for e in stopped.on_disk.values()) == kept
+    again = _Interrupted(korean, 3, path)
+    results, _ = translate_all(texts, again, TranslationCache(path))
+    assert again.asked == ["Add the numbers 3 and 4."]  # only what the interrupted run had not translated
+    assert all(t.ok for t in results.values()) and results["q1"].text == ATCODER_KO
+
+
+def test_a_refused_translation_whose_retry_was_interrupted_is_retried_by_the_next_run(tmp_path):
+    """Kept as it arrives, a translation the survival check refused must not become final before its retry."""
+    path = tmp_path / "cache.json"
+    echo = _Interrupted({ATCODER: ATCODER}, 1, path)  # an English echo: refused, then a Ctrl-C before the retry
+    with pytest.raises(KeyboardInterrupt):
+        translate_all({"q1": ATCODER}, echo, TranslationCache(path))
+    fixed = _Interrupted({ATCODER: ATCODER_KO}, 3, path)
+    results, _ = translate_all({"q1": ATCODER}, fixed, TranslationCache(path))
+    assert fixed.asked == [ATCODER] and results["q1"].ok and results["q1"].text == ATCODER_KO

@@ -2,6 +2,7 @@
 refused (the run lock, beside the folder), and an export stopped mid-write (Ctrl-C, SIGTERM) leaves no hidden
 staging folder of shards behind."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -54,35 +55,65 @@ _PAUSED_EXPORT = textwrap.dedent("""
 """)
 
 
+@contextlib.contextmanager
+def _paused_export(step, out: Path):
+    """An `axk1 export` of `step` into `out` in a process of its own, caught mid-write while the block runs; it is
+    then let go on, and its (stdout, stderr) are appended to the list the block gets."""
+    first = subprocess.Popen([sys.executable, "-c", _PAUSED_EXPORT, str(step), str(out)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=REPO))
+    ended = []
+    try:
+        assert first.stdout.readline().strip() == "writing", first.stderr.read()
+        yield first, ended
+        first.stdin.write("go on\n")
+        first.stdin.flush()
+        ended.extend(first.communicate(timeout=300))
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0, ended
+
+
 def test_a_second_export_into_a_folder_being_exported_is_refused(step, tmp_path, capsys):
     """Two exports into one folder both printed "exported ... to OUT" (exit 0): the second renamed the first's
     staging folder aside as an interrupted export's and deleted it, so one of the two models was silently lost.
     The second is now refused in one line while the first writes, and the first finishes whole."""
     out = tmp_path / "model"
-    first = subprocess.Popen([sys.executable, "-c", _PAUSED_EXPORT, str(step), str(out)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, PYTHONPATH=REPO))
-    try:
-        assert first.stdout.readline().strip() == "writing", first.stderr.read()
+    with _paused_export(step, out) as (first, ended):
         capsys.readouterr()
         assert main(["export", str(step), str(out)]) == 2
         said = capsys.readouterr()
         assert "exported" not in said.out
         error = said.err.strip()
-        assert "\n" not in error and f"{out} is in use by another `axk1 export` (process {first.pid} " in error
-        assert "into one folder" in error and error.endswith("another OUT folder")
-        first.stdin.write("go on\n")
-        first.stdin.flush()
-        stdout, stderr = first.communicate(timeout=300)
-    finally:
-        first.kill()
-        first.wait()
-    assert first.returncode == 0, stderr
+        assert "\n" not in error and f"{out} is in use by another model export or merge (`axk1 export`, `axk1 " \
+            f"merge`) (process {first.pid} " in error
+        assert "two runs in one folder" in error and error.endswith("another OUT folder")
+    stdout, stderr = ended
     assert stdout.strip().startswith(f"exported {step} to {out}")
     assert json.loads((out / "config.json").read_text())["model_type"]
     assert list(out.glob("*.safetensors")) and not (out / ".axk1-run.lock").exists()  # the folder: the model's
     assert not any(p.exists() for p in swap_siblings(out))
     assert main(["export", str(step), str(out)]) == 0  # once the first has ended, the folder is free
+
+
+def test_a_merge_into_a_folder_being_exported_is_refused(step, tmp_path, capsys):
+    """`axk1 merge` replaces its -o folder as an export does (a staging folder swapped in) but took no lock: a merge
+    into a folder an export was writing said it was done, and one of the two models was lost. It takes the
+    export's lock now: refused in one line, and the export finishes whole."""
+    source, out = tmp_path / "source", tmp_path / "model"
+    export_module.export_checkpoint(step, source)
+    with _paused_export(step, out) as (first, ended):
+        capsys.readouterr()
+        assert main(["merge", str(source), str(source), "-o", str(out)]) == 2
+        error = capsys.readouterr().err.strip()
+        assert "\n" not in error and error.startswith(f"axk1 merge: error: {out} is in use by another model export "
+                                                     f"or merge (`axk1 export`, `axk1 merge`) (process {first.pid} ")
+        assert error.endswith("another -o folder")
+    assert ended[0].strip().startswith(f"exported {step} to {out}")
+    assert not (out / "merge.json").exists()  # the export's model, not the merge's
+    assert main(["merge", str(source), str(source), "-o", str(out)]) == 0  # the folder is free again
+    assert (out / "merge.json").exists()
 
 
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, Terminated])

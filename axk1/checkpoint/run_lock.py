@@ -39,11 +39,14 @@ class RunLock:
     """The lock on one output folder; `release()`, the end of a `with` block or the process ending gives it up."""
 
     def __init__(self, folder: str | Path, flag: str = "--out", job: str = "training run",
-                 harm: str = "would mix their checkpoints and metrics", file: str | None = None) -> None:
-        # `file`: one file of the folder is locked, not the whole folder (`axk1 data synth` writes its -o beside other
-        # runs' outputs): the lock file is then `.NAME.axk1-run.lock` beside it
+                 harm: str = "would mix their checkpoints and metrics", file: str | None = None,
+                 kind: str | None = None) -> None:
+        # `file`: one entry of the folder is locked, not the whole folder (`axk1 data synth` writes its -o beside other
+        # runs' outputs): the lock file is then `.NAME.axk1-run.lock` beside it. `kind`: what that entry is, for the
+        # refusal ("two runs in one folder", "another OUT folder"): a "file" by default, but a model folder that
+        # `axk1 export` replaces whole is locked from beside it too (model_folder_lock)
         self.path = Path(folder) / (f".{file}{LOCK_FILE}" if file else LOCK_FILE)
-        self.what = (Path(folder) / file, "file") if file else (Path(folder), "folder")
+        self.what = (Path(folder) / file if file else Path(folder), kind or ("file" if file else "folder"))
         self.flag = flag  # the command-line option that names the folder, for the refusal's advice
         self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
         # what this lock makes, removed again if it cannot write its file (`_take`): a folder, the lock file
@@ -157,6 +160,17 @@ def run_locks(out: str | Path, checkpoints: str | Path, rank: int, held: list[Ru
             lock.release()
         raise
     return taken
+
+
+def model_folder_lock(out: str | Path, flag: str) -> RunLock:
+    """The run lock of a model folder that `axk1 export` or `axk1 merge` writes (`flag`: the option naming it). Two
+    of them into one folder both said they were done: the second renamed the first's staging folder aside as an
+    interrupted one's and deleted it, and one model was lost. The lock file lies beside the folder
+    (`.OUT.axk1-run.lock`), not in it: the model folder is replaced whole and holds only what transformers reads."""
+    out = Path(out).absolute()  # "." has no name to put beside it
+    return RunLock(out.parent, flag=flag, job="model export or merge (`axk1 export`, `axk1 merge`)", file=out.name,
+                   kind="folder", harm="would each write a model and one would be lost (the second deletes the "
+                   "first's shards)")
 
 
 def launch_id() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from axk1.text.prose import ENGLISH_WORD, MIN_HANGUL_SHARE, prose, prose_hangul_
 PROMPT = ("Translate the following competitive programming problem statement from English into natural Korean. "
           "Keep every LaTeX expression, inline code, identifier, number, and every sample input/output block "
           "exactly as it is. Reply with the translation only.\n\n{text}")
+# how often the translations made so far are saved while more arrive: the cache is one JSON file, rewritten whole
+SAVE_EVERY_S = 10.0
 NUMBER = re.compile(r"(?<![A-Za-z_])-?\d+(?:\.\d+)?")
 
 
@@ -118,26 +121,45 @@ def translate_all(texts: dict[str, str], backend: Backend, cache: TranslationCac
     key_of = {pid: digest([text, translator, PROMPT]) for pid, text in texts.items()}
     results: dict[str, Translation] = {}
     # not cached yet, or cached as a request that failed (a 503 of an overloaded translator must not drop the
-    # problem from every later run: only what the survival check refuses is final)
-    todo = [pid for pid in texts if key_of[pid] not in cache.entries or cache.entries[key_of[pid]].get("failed")]
-    for attempt in range(retries + 1):
-        if not todo:
-            break
-        requests = [Request([{"role": "user", "content": PROMPT.format(text=texts[pid])}], seed=attempt)
-                    for pid in todo]
-        completions = backend.generate(requests, sampling)
-        still = []
-        for pid, completion in zip(todo, completions):
-            answer = split_reasoning(completion.text, completion.think_open).answer
-            problems = ([completion.error] if completion.error else []) or \
-                (["no translation (thinking never ended)"] if answer is None else survival_problems(texts[pid], answer))
-            entry = {"text": answer, "ok": not problems, "problems": problems, "translator": translator,
-                     **({"failed": True} if completion.error else {})}
-            cache.entries[key_of[pid]] = entry
-            if problems and attempt < retries:
-                still.append(pid)
-        todo = still
-    cache.save()
+    # problem from every later run: only what the survival check refuses is final), or refused with its retry
+    # still to come when the run was stopped
+    todo = [pid for pid in texts if key_of[pid] not in cache.entries or cache.entries[key_of[pid]].get("failed")
+            or cache.entries[key_of[pid]].get("retry")]
+    saved = [time.monotonic()]
+
+    def keep(pid: str, completion, last: bool) -> None:
+        """A translation as it arrives, into the cache, which is saved (atomically) every SAVE_EVERY_S: the
+        cache used to be saved only once every translation was made, so a Ctrl-C, a SIGTERM or a lost connection
+        an hour into the LCB-ko translation on a local translator lost every one of them. `last`: no retry after."""
+        answer = split_reasoning(completion.text, completion.think_open).answer
+        problems = ([completion.error] if completion.error else []) or \
+            (["no translation (thinking never ended)"] if answer is None else survival_problems(texts[pid], answer))
+        cache.entries[key_of[pid]] = {"text": answer, "ok": not problems, "problems": problems,
+                                      "translator": translator, **({"failed": True} if completion.error else {}),
+                                      **({"retry": True} if problems and not last else {})}
+        if time.monotonic() - saved[0] >= SAVE_EVERY_S:
+            cache.save()
+            saved[0] = time.monotonic()
+
+    try:
+        for attempt in range(retries + 1):
+            if not todo:
+                break
+            requests = [Request([{"role": "user", "content": PROMPT.format(text=texts[pid])}], seed=attempt)
+                        for pid in todo]
+            last, arrived = attempt == retries, set()
+
+            def done(i: int, completion, asked: list[str] = todo) -> None:
+                arrived.add(i)
+                keep(asked[i], completion, last)
+
+            completions = backend.generate(requests, sampling, done=done)
+            for i, (pid, completion) in enumerate(zip(todo, completions)):
+                if i not in arrived:  # a backend that answers a batch at once may leave `done` uncalled
+                    keep(pid, completion, last)
+            todo = [pid for pid in todo if cache.entries[key_of[pid]].get("retry")]
+    finally:  # an interrupted translation keeps what it got: the next run asks only for the rest
+        cache.save()
     for pid in texts:
         e = cache.entries[key_of[pid]]
         results[pid] = Translation(e["text"], e["ok"], e["problems"], bool(e.get("failed")))

@@ -134,8 +134,11 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from axk1.checkpoint.merge import merge_folders
+    from axk1.checkpoint.run_lock import model_folder_lock
 
-    summary = merge_folders(args.a, args.b, args.output, args.alpha, progress=True)
+    # the lock `axk1 export` takes: a second merge or an export into this folder would delete this one's shards
+    with model_folder_lock(args.output, "-o"):
+        summary = merge_folders(args.a, args.b, args.output, args.alpha, progress=True)
     print(json.dumps(summary, indent=2, default=str))
     for warning in summary["warnings"]:  # last, on stderr: not buried in the JSON
         print(f"warning: {warning}", file=sys.stderr)

@@ -284,6 +284,7 @@ def _yarn_factor(text: str) -> float:
 def cmd_export(args: argparse.Namespace) -> int:
     from axk1.checkpoint.export import export_checkpoint, export_newest
     from axk1.checkpoint.hf import parse_size
+    from axk1.checkpoint.run_lock import model_folder_lock
 
     import torch
     import torch.distributed as dist
@@ -305,7 +306,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         # only rank 0 takes the lock: the other ranks write their shards only after it has made the staging folder
         # (a barrier in export_checkpoint), and a refusal there ends the launch (torchrun stops the others)
-        with export_lock(args.out) if main else contextlib.nullcontext():
+        with model_folder_lock(args.out, "OUT") if main else contextlib.nullcontext():
             # rank 0's newest step, on every rank; once more with the newest if a run pruning the folder deleted it
             step, (yarn_note, path) = export_newest(args.checkpoint, distributed, export)
     if main:
@@ -314,23 +315,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         if yarn_note:
             print(yarn_note)
     return 0
-
-
-def export_lock(out: str | Path):
-    """The run lock (axk1/checkpoint/run_lock.py) of an export into `out`. Two exports into one folder both said
-    "exported": the second renamed the first's staging folder aside as an interrupted export's and deleted it, and
-    one model was lost. The lock file lies beside the folder (`.OUT.axk1-run.lock`), not in it: the model folder
-    is replaced whole and holds only what transformers reads."""
-    from axk1.checkpoint.run_lock import FolderInUse, RunLock
-
-    out = Path(out).absolute()  # "." has no name to put beside it
-    try:
-        return RunLock(out.parent, flag="OUT", job="`axk1 export`", file=out.name,
-                       harm="would each write a model and one would be lost (the second deletes the first's shards)")
-    except FolderInUse as e:
-        # a lock beside its target reads as a file's; this one is the model folder's
-        raise FolderInUse(str(e).replace(" in one file ", " into one folder ").replace(" OUT file", " OUT folder")
-                          ) from None
 
 
 def _yarn_from(step, factor: float | None) -> tuple[int | None, str]:
