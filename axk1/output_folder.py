@@ -7,10 +7,15 @@ imports nothing heavy, as `axk1 data ...` starts without torch."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+# the errors of a full disk (or a used-up quota), by what they say: the run lock and a failed checkpoint write name
+# them and advise freeing space or another disk
+DISK_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
 def writable_folder(folder: Path, flag: str) -> list[Path]:
@@ -24,7 +29,7 @@ def writable_folder(folder: Path, flag: str) -> list[Path]:
     if file is not None:  # said as such: the OSError read "cannot write there (File exists)"
         raise PermissionError(f"{flag} {folder}: cannot write there: {'it' if file == folder else file} is a file, "
                               "not a folder: give the path of a folder (a new one is made), or move the file away")
-    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    missing = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-", suffix=".tmp")
@@ -35,6 +40,12 @@ def writable_folder(folder: Path, flag: str) -> list[Path]:
         raise PermissionError(f"{flag} {folder}: cannot write there ({e.strerror or e}): give a folder you can "
                               "create and write to") from None
     return missing
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders that making `folder` (and its missing parents) creates, outermost first, for `remove_made`."""
+    folder = Path(folder)
+    return [p for p in (folder, *folder.parents) if not (p.exists() or p.is_symlink())][::-1]
 
 
 def file_in_the_way(folder: Path) -> Path | None:
@@ -51,8 +62,8 @@ def _a_file(path: Path) -> bool:
 
 
 def remove_made(made: list[Path]) -> None:
-    """Removes the folders `writable_folder` made that are still empty, innermost first (a refused run leaves no
-    empty folders of its own behind)."""
+    """Removes the folders `writable_folder` (or a run lock, axk1/checkpoint/run_lock.py) made that are still empty,
+    innermost first (a refused run leaves no empty folders of its own behind)."""
     for p in reversed(made):
         try:
             p.rmdir()

@@ -132,3 +132,36 @@ def test_an_export_stopped_mid_write_leaves_no_staging_folder(step, tmp_path, mo
         export_module.export_checkpoint(step, out)
     assert not any(p.exists() for p in swap_siblings(out)) and not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_refused_export_or_merge_leaves_nothing_it_made(tmp_path, capsys):
+    """The lock beside OUT was taken before the checkpoint was looked at: a refused export (no checkpoint there)
+    left OUT's new parent folders holding `.OUT.axk1-run.lock`, where it used to leave nothing. A folder that was
+    there stays with what it held."""
+    (tmp_path / "emptyck").mkdir()
+    there = tmp_path / "there"
+    there.mkdir()
+    (there / "keep.txt").write_text("mine")
+    for argv in (["export", str(tmp_path / "emptyck"), str(tmp_path / "newq" / "m")],
+                 ["export", str(tmp_path / "nonexist"), str(tmp_path / "newp" / "deeper" / "m")],
+                 ["export", str(tmp_path / "nonexist"), str(there / "m")],
+                 ["merge", str(tmp_path / "nonexist"), str(tmp_path / "nonexist"), "-o", str(tmp_path / "newr" / "m")]):
+        assert main(argv) == 2, argv
+        assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "emptyck", "there", "there/keep.txt"]
+
+
+@pytest.mark.parametrize("verb, argv, flag", [("export", ["{ck}", "{out}"], "OUT"),
+                                              ("merge", ["{ck}", "{ck}", "-o", "{out}"], "-o")])
+def test_an_out_under_a_file_is_refused_with_the_verbs_own_option(tmp_path, capsys, verb, argv, flag):
+    """The advice was the training run's ("give it a writable --out (or [checkpointing] dir)"), options that
+    export and merge do not have; it names the verb's own now."""
+    (tmp_path / "afile").write_text("a file")
+    ck, out = tmp_path / "ck", tmp_path / "afile" / "m"
+    ck.mkdir()
+    assert main([verb, *(a.format(ck=ck, out=out) for a in argv)]) == 2
+    error = capsys.readouterr().err
+    assert f"give this run another {flag} folder, one you can write to, or move away the file {tmp_path / 'afile'} " \
+        "that stands in its path" in error, error
+    assert "--out" not in error and "[checkpointing]" not in error, error

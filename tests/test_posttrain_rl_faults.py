@@ -173,13 +173,14 @@ def test_a_second_rl_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_is_t
 
 def test_an_unwritable_output_folder_is_refused_at_the_start(folder, tmp_path):
     """An --out that cannot be made (a file in its path) while the checkpoints go elsewhere: a bare 'Not a
-    directory' before; now the run says to give it a writable --out."""
+    directory' before; now the run says to give it another --out folder."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     recipe = load_rl_recipe(rl_toml_file(tmp_path, folder), ["--checkpointing.dir", str(tmp_path / "ckpts")],
                             out_dir=str(blocker / "run"))
     with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/run \(Not a "
-                                              "directory\\): give it a writable --out"):
+                                              "directory\\): give this run another --out folder, one you can "
+                                              "write to"):
         rl.RLTrainer(recipe)
 
 

@@ -144,3 +144,9 @@ def test_a_tensorboard_folder_under_a_file_is_refused_before_the_run_starts(tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"axk1 train: error: the TensorBoard folder {tmp_path}/run/blocker/tb cannot be written ("), err
     assert "Traceback" not in err and "b'" not in err, err
+    # and the run leaves --out as it found it: it had written metrics.jsonl first, which kept its checkpoints
+    # folder and lock files there too
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["blocker"]
+    outside = write_recipe(tmp_path, sections={"logging": f'tensorboard = "{tmp_path}/run/blocker/tb"'})
+    assert main(["train", str(outside), "--max-steps", "2", "--out", str(tmp_path / "new" / "run")]) == 2
+    assert "cannot be written" in capsys.readouterr().err and not (tmp_path / "new").exists()

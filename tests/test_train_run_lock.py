@@ -183,3 +183,74 @@ def test_a_disk_already_full_at_start_is_named_and_the_run_leaves_nothing_it_mad
     with pytest.raises(OSError, match=f"cannot write to {re.escape(str(out))} .*: the disk holding .* is full"):
         Trainer(load_recipe(path, out_dir=str(out)))
     assert not (tmp_path / "new").exists()
+
+
+def test_a_lock_that_cannot_write_its_file_removes_the_file_while_it_still_holds_it(tmp_path, monkeypatch):
+    """The lock was given up first and its file unlinked after: a run that took the lock in between lost its
+    lock file, and a third run could then take the folder beside it."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    released_with_file = []
+    real_release = RunLock.release
+
+    def release(self):
+        if self._fd is not None:
+            released_with_file.append(self.path.exists())
+        real_release(self)
+
+    monkeypatch.setattr(os, "pwrite", full)
+    monkeypatch.setattr(RunLock, "release", release)
+    with pytest.raises(OSError, match="cannot write its lock file"):
+        RunLock(tmp_path / "X")
+    assert released_with_file == [False] and not (tmp_path / "X").exists()
+
+
+def test_a_run_that_fails_under_its_lock_takes_back_what_the_lock_made(tmp_path):
+    """A `with` block left by an error (`axk1 export` refused after its lock was taken) left the folders the lock
+    made and its file; a folder that was there keeps what it held, and a lock file that was there stays."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    with pytest.raises(ValueError, match="refused"):
+        with RunLock(tmp_path / "new" / "deeper", file="m", kind="folder"):
+            raise ValueError("refused")
+    (tmp_path / "there").mkdir()
+    (tmp_path / "there" / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="refused"):
+        with RunLock(tmp_path / "there"):
+            raise ValueError("refused")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["there", "there/keep.txt"]
+    with RunLock(tmp_path / "there"):  # one that ends well keeps its file (deleting it would race a new run)
+        pass
+    with pytest.raises(ValueError, match="refused"):
+        with RunLock(tmp_path / "there"):  # not made by this one: left
+            raise ValueError("refused")
+    assert (tmp_path / "there" / LOCK_FILE).is_file()
+
+
+def test_a_lock_file_removed_between_its_open_and_its_lock_is_not_the_one_held(tmp_path, monkeypatch):
+    """A failed run removes the lock file it made while still holding it; a second run that opened that file just
+    before locked it just after, on a file no longer in the folder, and a third run could then take the folder.
+    Now the second sees its file is gone and locks the one at the path."""
+    from axk1.checkpoint.run_lock import RunLock
+
+    (tmp_path / LOCK_FILE).write_text("")
+    real_open = os.open
+    opened = []
+
+    def open_then_removed(path, *args):
+        fd = real_open(path, *args)
+        if str(path).endswith(LOCK_FILE) and not opened:
+            opened.append(path)
+            os.unlink(path)  # the other run, failing, takes its lock file back
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_removed)
+    lock = RunLock(tmp_path)
+    monkeypatch.undo()
+    # (read after: closing any file of the lock file's in this process would drop its lockf lock)
+    assert try_lock_from_another_process(tmp_path).startswith(f"{tmp_path} is in use by another training run")
+    lock.release()
+    assert opened and (tmp_path / LOCK_FILE).read_text().split()[0] == str(os.getpid())

@@ -1,6 +1,8 @@
 """One run per output folder: a lock file naming the run that holds it (axk1 train, sft, rl, the demos,
-`axk1 data run` on its run.output_dir and `axk1 eval` on its -o). The file was `.axk1-train.lock` in earlier versions,
-a name that read oddly in a data or eval folder; a run of an older axk1 holds that one.
+`axk1 data run` on its run.output_dir, `axk1 data tokenizer train` and `axk1 eval` on their -o, `axk1 posttrain
+tasks` on its OUT; `axk1 export` and `axk1 merge` on the model folder they write, and `axk1 data synth` on its -o
+file, each from beside it: model_folder_lock, `file`). The file was `.axk1-train.lock` in earlier versions, a name
+that read oddly in a data or eval folder; a run of an older axk1 holds that one.
 
 Two `axk1 train` on the same --out used to run side by side without a word: the second truncated the first's
 metrics.jsonl, both wrote step-N folders into one checkpoints folder and each pruned the other's, so `--resume` and
@@ -11,8 +13,12 @@ message a second run gets. The kernel drops the lock when its process dies, SIGK
 killed run leaves is taken over by the next run without anyone deleting it. lockf's locks are POSIX record locks,
 which NFS and Lustre (mounted with `flock`) keep between nodes. On a file system without locks the pid in the file
 is checked instead: a live process of that pid on this host holds the folder.
-"""
 
+A run that fails under its lock (a `with` block left by an exception) removes the lock file and the folders the lock
+made, while they hold nothing else: a refused `axk1 export` left its new OUT's parent folders and lock file. The file
+is removed while still locked, and a lock taken on a file removed meanwhile is taken again on the new one
+(`_linked`), so no two runs ever hold the folder at once.
+"""
 from __future__ import annotations
 
 import errno
@@ -23,12 +29,12 @@ import sys
 import time
 from pathlib import Path
 
-from axk1.output_folder import file_in_the_way
+from axk1.output_folder import DISK_FULL, file_in_the_way, missing_folders
+from axk1.output_folder import remove_made as remove_made_folders
 from axk1.process_rank import process_rank
 
 LOCK_FILE = ".axk1-run.lock"
 _HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
-_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class FolderInUse(ValueError):
@@ -49,32 +55,57 @@ class RunLock:
         self.what = (Path(folder) / file if file else Path(folder), kind or ("file" if file else "folder"))
         self.flag = flag  # the command-line option that names the folder, for the refusal's advice
         self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
-        # what this lock makes, removed again if it cannot write its file (`_take`): a folder, the lock file
-        self._made_folder = highest_missing(self.path.parent)
-        self._made_file = not self.path.exists()
+        # what this lock makes, removed again if it cannot write its file (`_take`) or its run fails (`__exit__`)
+        self._made = missing_folders(self.path.parent)
+        while True:
+            self._open()
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = self._holder()
+                self.release()
+                if e.errno in _HELD:
+                    raise self._in_use(holder) from None
+                if not _alive_here(holder):  # no locks on this file system: the pid in the file decides
+                    self._take()
+                    return
+                raise self._in_use(holder) from None
+            if self._linked():
+                break
+            # the file was removed after this process opened it (a run that made it failed and took it back): the
+            # lock is on a file no other run sees, so the one now at the path is locked instead
+            self.release()
+        self._take()
+
+    def _open(self) -> None:
+        """Opens the lock file, making it (and its folder) where missing; an unwritable place is said as such, with
+        the option that gives the folder."""
+        self._made_file = False  # whether this process made the file now at the path (O_EXCL: one maker)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                self._made_file = True
+            except FileExistsError:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:  # read-only, not a folder, no permission, full: found now, not at the first save
-            self._remove_made(file=False)
+            self._fd = None
+            self.remove_made()
             file = file_in_the_way(self.path.parent)  # "Not a directory" alone leaves the reader to find which
             moved = f", or move away the file {file} that stands in its path" if file else ""
-            advice = (_full_disk(self.path.parent, self.flag) if e.errno in _FULL else
-                      f"give it a writable --out (or [checkpointing] dir){moved}")
+            # the caller's option (`axk1 export`'s OUT is positional: "another OUT folder", not --out)
+            advice = (_full_disk(self.path.parent, self.flag) if e.errno in DISK_FULL else
+                      f"give this run another {self.flag} {self.what[1]}, one you can write to{moved}")
             raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): {advice}",
                                   str(e.filename or self.path)) from None
+
+    def _linked(self) -> bool:
+        """Whether the locked file is still the one at the lock file's path."""
         try:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            holder = self._holder()
-            self.release()
-            if e.errno in _HELD:
-                raise self._in_use(holder) from None
-            if not _alive_here(holder):  # no locks on this file system: the pid in the file decides
-                self._take()
-                return
-            raise self._in_use(holder) from None
-        self._take()
+            now, held = os.stat(self.path), os.fstat(self._fd)
+        except FileNotFoundError:
+            return False
+        return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
     def _holder(self) -> str:
         try:
@@ -92,25 +123,22 @@ class RunLock:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, f"{os.getpid()} {socket.gethostname()} {launch_id()}\n".encode(), 0)
         except OSError as e:
+            self.remove_made()  # before the lock is given up: no run can have taken the file meanwhile
             self.release()
-            self._remove_made()
             folder = self.path.parent
-            why = _full_disk(folder, self.flag) if e.errno in _FULL else f"give this run a writable {self.flag} folder"
+            why = (_full_disk(folder, self.flag) if e.errno in DISK_FULL else
+                   f"give this run a writable {self.flag} folder")
             error = OSError(f"the run cannot write its lock file in {folder} ({e.strerror}): {why}")
             error.errno = e.errno  # the message alone is what the command line prints
             raise error from None
 
-    def _remove_made(self, file: bool = True) -> None:
-        """The lock file (`file`) and the folders this lock made, while they hold nothing else."""
-        if file and self._made_file:
+    def remove_made(self) -> None:
+        """The lock file, where this lock made it, and the folders it made, while they hold nothing else. Called
+        while the file is still locked (or not open at all): a run that took it meanwhile would lose its lock file."""
+        if self._made_file:
             self.path.unlink(missing_ok=True)
-        folder = self.path.parent
-        while self._made_folder is not None and folder.is_relative_to(self._made_folder):
-            try:
-                folder.rmdir()  # only an empty one: another process may have written into it since
-            except OSError:
-                return
-            folder = folder.parent
+            self._made_file = False
+        remove_made_folders(self._made)
 
     def _in_use(self, holder: str) -> FolderInUse:
         who = f"process {holder.split()[0]} on {holder.split()[1]}" if len(holder.split()) >= 2 else "another process"
@@ -122,7 +150,9 @@ class RunLock:
     def __enter__(self) -> "RunLock":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, failed, *exc) -> None:
+        if failed is not None:  # the run did not go ahead or did not finish: it leaves nothing of the lock's
+            self.remove_made()
         self.release()
 
     def release(self) -> None:
@@ -227,15 +257,6 @@ def wait_for_launch_lock(folder: str | Path, seconds: float | None = None, rank:
 def _full_disk(folder: Path, flag: str) -> str:
     return (f"the disk holding {folder} is full (or the quota there is used up): free space on it, or give this run "
             f"a {flag} folder on another disk")
-
-
-def highest_missing(path: Path) -> Path | None:
-    """The highest folder of `path` that does not exist (what making `path` creates), or None where it exists."""
-    if path.exists() or path.is_symlink():
-        return None
-    while not path.parent.exists() and path.parent != path:
-        path = path.parent
-    return path
 
 
 def _alive_here(holder: str) -> bool:

@@ -21,9 +21,8 @@ import torch
 from torch.distributed.checkpoint.api import CheckpointException
 
 from axk1.file_size_limit import RAISE_IT, file_size_limit
+from axk1.output_folder import DISK_FULL
 from axk1.parallel.failure_chain import causes, lost_peer, peer_timed_out
-
-_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 
 
 class CheckpointWriteError(OSError):
@@ -82,9 +81,9 @@ def write_guard(root: Path, tmp: Path, step: int, need: int, is_main: bool,
 
 def _error(root: Path, step: int, need: int, free: int | None, causes: list[BaseException],
            newest: int | None, keep_latest: int, left: Path | None = None) -> CheckpointWriteError:
-    full = next((_FULL[c.errno] for c in causes if isinstance(c, OSError) and c.errno in _FULL), None)
+    full = next((DISK_FULL[c.errno] for c in causes if isinstance(c, OSError) and c.errno in DISK_FULL), None)
     if full is None and free is not None and free < need:
-        full = _FULL[errno.ENOSPC]
+        full = DISK_FULL[errno.ENOSPC]
     what = f"writing the step {step} checkpoint to {root} failed"
     # (a partial write left behind is never read, and the run's next save deletes it: dcp._leftovers)
     removed = (f"the partial write {left} could not be removed (it is never read as a checkpoint; a later save in "

@@ -168,8 +168,11 @@ class MetricsWriter(Callback):
     def __init__(self, trainer, resume_step: int | None, every_step: bool = False) -> None:
         r = trainer.recipe
         self.every_step = every_step
-        self.jsonl = JsonlLog(r.logging.jsonl if trainer.is_main else "", resume_step)
+        # TensorBoard's folder first: refused there (not writable), the run has written no metrics.jsonl yet, so
+        # it leaves its --out as it found it (TrainerBase.remove_new_folders takes back only its locks' files and
+        # the folders they made, while empty)
         self.tensorboard = TensorBoardLog(r.logging.tensorboard if trainer.is_main else "", resume_step)
+        self.jsonl = JsonlLog(r.logging.jsonl if trainer.is_main else "", resume_step)
 
     def on_step_end(self, trainer, row: dict) -> None:
         if self.every_step or is_log_step(trainer, row):

@@ -9,8 +9,6 @@ read only this interface, so one written once runs on both (tests/test_trainer_b
 
 from __future__ import annotations
 
-import os
-import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.checkpoint.prune import wait_for_prunes
-from axk1.checkpoint.run_lock import LOCK_FILE, FolderInUse, highest_missing, run_locks
+from axk1.checkpoint.run_lock import run_locks
 from axk1.process_rank import process_rank
 
 
@@ -64,35 +62,21 @@ class TrainerBase:
         the first (a new --out folder holding only its lock file)."""
         r = self.recipe
         out, ckpts = Path(r.run.out_dir).absolute(), Path(r.checkpointing.dir).absolute()
-        # what this run makes: the highest missing folder of each path, and a lock file in a folder that was there
-        made = {highest_missing(d) for d in (out, ckpts)}
-        self.new_paths = sorted((made | {d / LOCK_FILE for d in (out, ckpts) if d.is_dir()
-                                         and not (d / LOCK_FILE).exists()}) - {None})
         self.locks: list = []
         try:  # the first rank's refusal (in use, not writable) is the launch's
             run_locks(out, ckpts, process_rank(), held=self.locks)
-        except BaseException as e:
-            # nothing in or above a folder in use: another run may have made it, or its lock file, since (a lock
-            # that could not write its file, a full disk, removed what it made itself)
-            taken = {lock.path.parent for lock in self.locks}
-            refused = [d for d in (out, ckpts) if d not in taken] if isinstance(e, FolderInUse) else []
-            self.new_paths = [p for p in self.new_paths if not any(d == p.parent or d.is_relative_to(p)
-                                                                   for d in refused)]
+        except BaseException:
             self.remove_new_folders()
             raise
 
     def remove_new_folders(self) -> None:
-        """What take_run_locks made, removed by the rank holding the locks, before it gives them up: only while it
-        holds nothing but lock files and empty folders (never a folder that was there before, nor one that has
-        anything else in it by now)."""
-        if not getattr(self, "locks", None):
-            return  # another rank's, or no lock taken: nothing of this run's to remove
-        for path in self.new_paths:
-            if path.name == LOCK_FILE and path.is_file():
-                path.unlink()
-            elif path.is_dir() and not path.is_symlink() and _only_lock_files(path):
-                shutil.rmtree(path)
-        for lock in self.locks:
+        """What take_run_locks made, removed by the rank holding the locks, before it gives them up: each lock's
+        own file and the folders it made, innermost first, while they hold nothing else (never a folder that was
+        there before, nor one that has anything in it by now: another run's lock file, this run's metrics)."""
+        locks = getattr(self, "locks", None) or []  # another rank's, or no lock taken: nothing of this run's
+        for lock in reversed(locks):  # taken in path order, a folder after one it lies in: taken back before it
+            lock.remove_made()
+        for lock in locks:
             lock.release()
 
     def start_state(self) -> None:
@@ -173,9 +157,3 @@ class TrainerBase:
     def before_release(self) -> None:
         """What a trainer lets go of before the lock (RL: the last weights pushed to a rollout server)."""
 
-
-def _only_lock_files(folder: Path) -> bool:
-    for root, dirs, files in os.walk(folder):
-        if any(f != LOCK_FILE for f in files) or any(os.path.islink(os.path.join(root, d)) for d in dirs):
-            return False
-    return True
