@@ -14,6 +14,8 @@ from pathlib import Path
 def atomic_writer(path: str | Path) -> Iterator:
     """The open text file (UTF-8) to write `path`'s content to; renamed onto `path` when the block completes."""
     path = Path(path)
+    if path.is_dir():  # else the error names the temporary file ("Is a directory: .out.123.tmp"), not the path given
+        raise IsADirectoryError(f"{path} is a folder: give the path of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

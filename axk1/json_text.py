@@ -49,10 +49,12 @@ def without_bom(line: bytes) -> bytes:
 
 
 def parse_json(text: str | bytes, parse_float=None) -> Any:
-    """The value of a JSON text (bytes are read as UTF-8); JsonError when it is not one. `parse_float`: json.loads'
-    hook for a number with a fraction or exponent (called with its text), float when None."""
+    """The value of a JSON text (bytes are read as UTF-8, a byte-order mark at the start dropped); JsonError when it
+    is not one. `parse_float`: json.loads' hook for a number with a fraction or exponent (called with its text),
+    float when None."""
     try:
-        return json.loads(text, parse_float=parse_float)
+        # decoded here: json.loads guesses UTF-16 or UTF-32 from bytes, and then parsed some lines of a UTF-16 file
+        return json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text, parse_float=parse_float)
     except RecursionError:
         raise JsonError("nested too deep") from None
     except json.JSONDecodeError as e:
@@ -63,6 +65,15 @@ def parse_json(text: str | bytes, parse_float=None) -> Any:
         raise JsonError(f"not UTF-8 text (byte {e.start})") from None
     except ValueError as e:  # an integer past Python's int-from-string digit limit
         raise JsonError(str(e)) from None
+
+
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+              type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """A decoded value's type in JSON's words ("null", "array", ...), for messages to whoever wrote the file."""
+    return next((name for kind, name in JSON_TYPES.items() if type(value) is kind), type(value).__name__)
 
 
 def read_json_file(path: str | Path, advice: str, *, what: str = "", need_object: bool = False) -> Any:

@@ -26,7 +26,7 @@ LAYERS = [
     {"user_file"},                                  # a user's file read as a regular file only
     {"presets", "toml_file", "json_text", "atomic_file", "output_folder", "hardware", "device", "text", "cli_args",
      "api_key", "http_json", "version", "rope_scaling", "signal_handlers", "settings_snapshot", "demo_stage",
-     "file_size_limit", "process_rank", "sampling_ranges"},  # leaves
+     "file_size_limit", "process_rank", "sampling_ranges", "compressed_file"},  # leaves
     # the token-shard format (atomic_file, JSON); a verb's flags from a TOML file; a set of files replaced as one
     # (output_folder, signal_handlers: eval's results, posttrain's tasks)
     {"token_shards", "cli_flag_file", "file_set"},

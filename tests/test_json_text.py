@@ -121,3 +121,16 @@ def test_json_digest_takes_a_lone_surrogate_and_anything_json_cannot_hold():
     assert json_digest({"p": PurePosixPath("/x")}) == json_digest({"p": "/x"})
     pinned = "af04ff4d532ff01b771ee8989db3d9c9d49794e7bb980ba64dcc15ced13785a7"  # a cache written today is read later
     assert json_digest({"t": "a", "n": "한"}) == pinned
+
+
+def test_bytes_are_read_as_utf8_never_guessed_as_utf16():
+    """json.loads takes bytes in UTF-16 or UTF-32 too: a line of a UTF-16 task file parsed, though the docstring
+    says bytes are UTF-8. A UTF-8 byte-order mark at the start is still dropped, as before."""
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le"):  # ASCII in them is UTF-8 with NULs: not JSON
+        with pytest.raises(JsonError):
+            parse_json('{"id": 1}'.encode(encoding))
+    for encoding in ("utf-16", "utf-32"):  # with a byte-order mark, which is not UTF-8
+        with pytest.raises(JsonError, match=r"not UTF-8 text \(byte 0\)"):
+            parse_json('{"id": 1}'.encode(encoding))
+    assert parse_json(b'\xef\xbb\xbf{"id": 1}') == {"id": 1}
+    assert parse_json('{"가": "나"}'.encode()) == {"가": "나"}

@@ -129,8 +129,8 @@ def test_control_tokens_are_excluded_as_sft_would_and_repeats_counted(codec, tmp
     assert result["input"]["duplicate_rows"] == 1 and result["input"]["first_duplicates_at"] == [f"{think}:3"]
     assert "examples" not in result["input"] and "examples_by_mode" not in result["input"]
     assert captured.err.strip().splitlines()[-1] == (
-        f"2 pairs (4 rows) from 4 rows -> {out}; excluded: 2 special token in text; 1 think rows repeat an earlier "
-        f"one exactly and are paired again (e.g. {think}:3)")
+        f"2 pairs (4 rows) from 4 rows -> {out}; excluded: 2 special token in text; 1 think row repeats an earlier "
+        f"one exactly and is paired again (e.g. {think}:3)")
     trained, _ = _trained(codec, out)  # SFT excludes none of what was written
     assert sorted(trained) == ["a2<|im_end|>"] * 2 + ["t2\n</think>\n\na2<|im_end|>"] * 2
     # a model's own tokenizer: its control tokens, here the same as axk1's

@@ -70,7 +70,7 @@ def test_every_bad_row_is_listed_and_past_twenty_written_to_a_file_it_names(tmp_
     msg = str(e.value)
     assert msg.startswith(f"7 of 14 rows of the task file {path} cannot be used")
     for line, what in ((8, "tests do not compile (SyntaxError"), (9, "kind 'exac' is unknown"), (10, "no prompt"),
-                       (11, "a JSON list, not an object"), (12, "not JSON")):
+                       (11, "a JSON array, not an object"), (12, "not JSON")):
         assert f"{path}:{line} " in msg and what in msg
     # all seven listed (five were, the rest only counted: a user fixed five, reran, and met the next two)
     assert f"{path}:13 " in msg and f"{path}:14 " in msg and "more" not in msg and "listed in" not in msg

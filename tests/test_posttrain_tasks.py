@@ -291,15 +291,16 @@ def test_shortcut_rows_are_seeded_math_only_and_state_the_verified_answer():
         shortcut_rows(tasks, 1.5)
 
 
-@pytest.mark.parametrize("where", ["missing.jsonl", "."])
-def test_a_task_file_that_is_not_there_names_the_command_that_writes_one(tmp_path, capsys, where):
-    """`axk1 posttrain chat` on a misspelt path said "No such file or directory" (a folder: "Is a directory"), not
-    which file it wanted."""
+@pytest.mark.parametrize("where, says", [("missing.jsonl", "no task file {path}: give a JSONL of tasks"),
+                                         (".", "the task file {path} is a folder: give a JSONL of tasks in it")])
+def test_a_task_file_that_is_not_there_names_the_command_that_writes_one(tmp_path, capsys, where, says):
+    """`axk1 posttrain chat` on a misspelt path said "No such file or directory" (a folder: "Is a directory", then
+    "no task file", which it is not), not which file it wanted."""
     from axk1.cli import main
 
     assert main(["posttrain", "chat", str(tmp_path / where), "--mode", "think", "-o", str(tmp_path / "c.jsonl")]) == 2
     err = capsys.readouterr().err
-    assert f"no task file {tmp_path / where}" in err and "`axk1 posttrain tasks -o DIR`" in err, err
+    assert says.format(path=tmp_path / where) in err and "`axk1 posttrain tasks" in err, err
     assert not (tmp_path / "c.jsonl").exists()
 
 

@@ -20,7 +20,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from axk1.data.charset import text_not_utf8
-from axk1.data.compressed_file import open_bytes
+from axk1.compressed_file import open_bytes
 from axk1.data.failure import Failure, gave_nothing
 from axk1.data.launch_listing import launch_files
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath

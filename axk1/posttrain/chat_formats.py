@@ -28,7 +28,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.json_text import BOM, JsonError, find_surrogate, parse_json, read_json_file, without_bom
+from axk1.compressed_file import ZstdStream
+from axk1.json_text import BOM, JsonError, find_surrogate, json_type, parse_json, read_json_file, without_bom
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
 from axk1.text.reasoning import REASONING_FIELDS
@@ -65,7 +66,7 @@ def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[
             yield from _dataset_folder(path, report)
             continue
         with regular_file(path).open("rb") as f:  # a FIFO would block the open for ever
-            head = f.read(8)
+            head = f.read(HEAD)
         if head.startswith(b"PAR1"):
             import pyarrow.parquet as pq
             report.files[str(path)] = "parquet"
@@ -75,19 +76,23 @@ def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[
             yield from _records(path, _arrow_batches(path), report)
         else:
             opener, kind = decompressor(head)
-            _refuse_unreadable(path, head if not kind else b"")
-            with opener(path) as stream:
-                try:
+            _refuse_table(path, head)
+            try:
+                # what is inside a compressed file is looked at too: a .tar.gz of JSON Lines is a tar inside
+                refuse_not_text(path, text_head(opener, path) if kind else head, "chat data")
+                with opener(path) as stream:
                     yield from _text_rows(path, stream, report, kind)
-                except STREAM_ERRORS as e:
-                    if not kind:  # a plain file's read error is the disk's, not the data's
-                        raise
-                    raise ValueError(f"chat data {path} is a {kind}stream that is cut short or damaged "
-                                     f"({str(e) or type(e).__name__}): compress it again") from None
+            except STREAM_ERRORS as e:
+                if not kind:  # a plain file's read error is the disk's, not the data's
+                    raise
+                raise ValueError(f"chat data {path} is a {kind}stream that is cut short or damaged "
+                                 f"({str(e) or type(e).__name__}): compress it again") from None
 
 
-# what reading a compressed stream raises when the file is cut short or damaged (bz2 and gzip: OSError, EOFError)
+# what reading a compressed stream raises when the file is cut short or damaged (bz2 and gzip: OSError, EOFError;
+# zstd: compressed_file.ZstdStream's EOFError and OSError)
 STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+HEAD = 512  # the bytes looked at before a file is read as text: a tar header's "ustar" is at 257
 
 
 def decompressor(head: bytes):
@@ -95,10 +100,8 @@ def decompressor(head: bytes):
     told by its first bytes, not its name. Task files (tasks.read_tasks) are read so too."""
     if head.startswith(b"\x1f\x8b"):
         return gzip.open, "gzip "
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        import zstandard
-        return (lambda p: io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(p, "rb"),
-                                                                                       closefd=True))), "zstd "
+    if head.startswith(b"\x28\xb5\x2f\xfd"):  # zstandard's own reader ends quietly in a cut frame: not it
+        return (lambda p: io.BufferedReader(ZstdStream(p))), "zstd "
     if head.startswith(b"BZh"):
         return bz2.open, "bzip2 "
     if head.startswith(b"\xfd7zXZ\x00"):
@@ -106,9 +109,15 @@ def decompressor(head: bytes):
     return (lambda p: open(p, "rb")), ""
 
 
-def _refuse_unreadable(path: Path, head: bytes) -> None:
-    """Files read as text would become one "invalid utf-8" or "invalid json" per line: refused whole, with a fix.
-    `head`: the first bytes of an uncompressed file (b"" for a compressed one)."""
+def text_head(opener, path: Path) -> bytes:
+    """The first HEAD bytes of a compressed file's content (a stream cut before them raises, as reading it does)."""
+    with opener(path) as stream:
+        return stream.read(HEAD)
+
+
+def _refuse_table(path: Path, head: bytes) -> None:
+    """A CSV table or a zip (a spreadsheet) read as text would be one "invalid json" row a line: refused whole,
+    with the command that converts it. `head`: the file's first bytes."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         cmd = TO_JSONL.format(kind="csv", path=path, out=path.with_suffix(".jsonl"))
@@ -120,11 +129,26 @@ def _refuse_unreadable(path: Path, head: bytes) -> None:
         cmd = TO_JSONL.format(kind="excel", path=path, out=path.with_suffix(".jsonl"))
         raise ValueError(f"chat data {path} is a zip archive (or a spreadsheet): unpack it, or convert a sheet "
                          f"with: {cmd}")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValueError(f"chat data {path} is UTF-16 text (Windows PowerShell's default): convert it with "
+
+
+def _utf16(head: bytes) -> bool:
+    """UTF-16 with its byte-order mark, or without: JSON's ASCII then puts a NUL at most bytes of one parity."""
+    nuls = sorted((head[::2].count(0), head[1::2].count(0)))
+    return head.startswith((b"\xff\xfe", b"\xfe\xff")) or (nuls[1] >= max(len(head) // 4, 2) and nuls[0] * 8 <= nuls[1])
+
+
+def refuse_not_text(path: Path, head: bytes, what: str, accepted: str = ACCEPTED) -> None:
+    """A file whose text (`head`: its first HEAD bytes, decompressed) is not UTF-8 JSON would be one "invalid utf-8"
+    or "invalid json" row a line, or worse some rows read and the rest lost: refused whole, naming the file (`what`
+    it is: "chat data", "the task file") and the fix. The chat and the task readers call it."""
+    if head[257:262] == b"ustar":  # a tar's rows would be read between its headers, and the headers' lines lost
+        raise ValueError(f"{what} {path} is a tar archive: extract it (`tar -xf {path}`) and give the JSON Lines "
+                         "files inside")
+    if _utf16(head):
+        raise ValueError(f"{what} {path} is UTF-16 text (Windows PowerShell's default): convert it with "
                          f"`iconv -f UTF-16 -t UTF-8 {path} > {path.with_suffix('.utf8.jsonl')}`")
     if b"\x00" in head:  # JSON text never holds a NUL byte; these would be 'invalid utf-8' or 'invalid json' rows
-        raise ValueError(f"chat data {path} is not text: give {ACCEPTED}")
+        raise ValueError(f"{what} {path} is not text: give {accepted}")
 
 
 def _text_rows(path: Path, stream, report: ChatReport, kind: str) -> Iterator[tuple[str, Any]]:
@@ -237,7 +261,7 @@ def row_messages(row: Any, formats: Counter | None = None) -> tuple[str, list]:
     messages still go through chat_data.check_messages. `formats` counts the row's shape once it is recognised, a
     row that then fails (a ShareGPT row with an unknown speaker) included."""
     if not isinstance(row, dict):
-        raise BadRow("no messages", f"a row must be a JSON object with {SHAPES}; got a {type(row).__name__}")
+        raise BadRow("no messages", f"a row must be a JSON object with {SHAPES}; got a {json_type(row)}")
     lists = [k for k in ("messages", "conversations", "conversation") if k in row]
     if lists:
         key = lists[0]

@@ -184,9 +184,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
     repeats = sum(n - 1 for n in ids.values())
     if repeats:  # each is written (and trained) again, which a concatenated or re-generated file does unasked
         first = next(i for i, n in ids.items() if n > 1)
-        print(f"note: {repeats} task{'s' if repeats > 1 else ''} repeat an earlier task's id (e.g. {first!r}, "
-              f"{ids[first]} times) and are written again: drop the repeats from {args.tasks} if they are copies",
-              file=sys.stderr)
+        one = repeats == 1
+        print(f"note: {repeats} task{'' if one else 's'} repeat{'s' if one else ''} an earlier task's id (e.g. "
+              f"{first!r}, {ids[first]} times) and {'is' if one else 'are'} written again: drop the repeats from "
+              f"{args.tasks} if they are copies", file=sys.stderr)
     return 0
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.json_text import parse_json
+from axk1.json_text import JsonError, parse_json, without_bom
 from axk1.text.contamination import BenchmarkSet, ContaminationIndex, humaneval_file, read_benchmark
+from axk1.user_file import read_bytes
 
 
 @dataclass
@@ -51,15 +52,32 @@ def _aime(path: str | Path | None) -> ReferenceSet:
     if path is None:
         return _not_available("no local file given")
     path = Path(path)
+    problem_fields = HF_FIELDS[0]  # ("problem", "question"): the first one a row has is its problem text
+    texts, lacking = [], []
     try:
-        rows = [parse_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = read_bytes(path).split(b"\n")
+        for number, line in enumerate(lines, 1):
+            line = without_bom(line)  # a Windows editor's mark, as the chat and task readers drop it
+            if not line.strip():
+                continue
+            try:
+                row = parse_json(line)
+            except JsonError as e:
+                return _not_available(f"{path}:{number}: not a JSON line ({e})")
+            text = next((row[f] for f in problem_fields if row.get(f)), None) if isinstance(row, dict) else None
+            if text is None:
+                lacking.append(number)
+            else:
+                texts.append(str(text))
     except (OSError, ValueError) as e:
         return _not_available(f"{path}: {e}")
-    problem_fields = HF_FIELDS[0]  # ("problem", "question"): the first one a row has is its problem text
-    texts = [str(next(row[f] for f in problem_fields if row.get(f))) for row in rows
-             if isinstance(row, dict) and any(row.get(f) for f in problem_fields)]
+    # a row without its problem would escape decontamination unseen (a row spelled "Problem"): the set is refused
     if not texts:
-        return _not_available(f"{path}: no row has a {' or '.join(HF_FIELDS[0])} field")
+        return _not_available(f"{path}: no row has a {' or '.join(problem_fields)} field")
+    if lacking:
+        return _not_available(f"{path}: {len(lacking)} of {len(lacking) + len(texts)} rows have no "
+                              f"{' or '.join(problem_fields)} text, which decontamination compares (first: line "
+                              f"{lacking[0]})")
     return ReferenceSet(texts, str(path))
 
 

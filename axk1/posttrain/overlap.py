@@ -181,6 +181,7 @@ def summary_line(result: dict, out_path: str | Path) -> str:
     if read["excluded"]:
         line += "; excluded: " + ", ".join(f"{n} {r}" for r, n in Counter(read["excluded"]).most_common())
     if read["duplicate_rows"]:
-        line += (f"; {read['duplicate_rows']} think rows repeat an earlier one exactly and are paired again "
-                 f"(e.g. {read['first_duplicates_at'][0]})")
+        one = read["duplicate_rows"] == 1
+        line += (f"; {read['duplicate_rows']} think row{'' if one else 's'} repeat{'s' if one else ''} an earlier one "
+                 f"exactly and {'is' if one else 'are'} paired again (e.g. {read['first_duplicates_at'][0]})")
     return line

@@ -5,7 +5,8 @@ iteration that first samples it.
 
 The schema (docs/posttraining.md, "Task files"): `prompt` is required; `answer` for math and exact tasks, `tests`
 for code tasks; every other field has a default (DEFAULTS), since RL reads only prompt, kind, answer and tests.
-`axk1 posttrain tasks` writes every field.
+`axk1 posttrain tasks` writes every field. A file's lines come through `task_lines` (compressed or not; a stream cut
+short, a tar or UTF-16 text refused whole).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import contextlib
 import json
 import math
 import os
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
 
 from axk1.atomic_file import write_text_atomic
 from axk1.eval.judge_limits import judge_limits
-from axk1.json_text import find_surrogate
+from axk1.json_text import find_surrogate, without_bom
+from axk1.posttrain.chat_formats import HEAD, STREAM_ERRORS, decompressor, refuse_not_text, text_head
 from axk1.posttrain.exact_grader import normalise_text
 from axk1.posttrain.rewards import KINDS, integer_answer
 
@@ -188,3 +191,23 @@ def _write_bad_rows(path: str, bad: list[str]) -> str:
         return (f"every bad row could not be listed in {listed} ({e.strerror or e}); fix the rows shown and read "
                 "the file again")
     return f"every bad row of this file is listed in {listed}"
+
+
+def task_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines, decompressed as chat data files are (chat_formats.decompressor: gzip, zstd, bzip2, xz, told
+    by the first bytes) and without a byte-order mark at their start (json_text.without_bom); a stream cut short,
+    or content that is not UTF-8 text (a tar, UTF-16: chat_formats.refuse_not_text), is a ValueError naming the
+    file, not a traceback nor a line-by-line error."""
+    with path.open("rb") as f:
+        head = f.read(HEAD)
+    opener, kind = decompressor(head)
+    try:
+        refuse_not_text(path, text_head(opener, path) if kind else head, "the task file",
+                        "a JSONL of tasks (optionally .gz/.zst/.bz2/.xz)")
+        with opener(path) as stream:
+            yield from map(without_bom, stream)
+    except STREAM_ERRORS as e:
+        if not kind:  # a plain file's read error is the disk's, not the data's
+            raise
+        raise ValueError(f"the task file {path} is a {kind}stream that is cut short or damaged "
+                         f"({str(e) or type(e).__name__}): compress it again from the JSONL") from None

@@ -18,15 +18,15 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from axk1.atomic_file import atomic_writer, write_text_atomic
 from axk1.posttrain import code_tasks, math_tasks
-from axk1.posttrain.chat_formats import STREAM_ERRORS, decompressor
 from axk1.posttrain.decontam import ReferenceSet, decontaminate, evaluation_texts, load_reference
-from axk1.posttrain.task_rows import WrittenNumber, bad_rows_error, drop_stale_bad_rows, fill_defaults, row_problems
+from axk1.posttrain.task_rows import (WrittenNumber, bad_rows_error, drop_stale_bad_rows, fill_defaults, row_problems,
+                                     task_lines)
 from axk1.posttrain.task_set import NAMES, publish_tasks, recorded_options, refuse_other_tasks, tasks_lock
-from axk1.json_text import json_digest, parse_json, without_bom
+from axk1.json_text import json_digest, json_type, parse_json
 
 KINDS = ("math", "code")  # the kinds generated here; rewards.KINDS are those graded (a user's "exact" too)
 LANGS = ("en", "ko")
@@ -69,12 +69,16 @@ class VerifiedTask:
 def parse_task(row: Mapping, codec=None) -> tuple[VerifiedTask | None, list[str]]:
     """(the task, []) for a usable row, else (None, what is wrong with it)."""
     if not isinstance(row, Mapping):
-        return None, [f"a JSON {type(row).__name__}, not an object: give one task object per line"]
+        return None, [f"a JSON {json_type(row)}, not an object: give one task object per line"]
     values = fill_defaults(row)
     problems = row_problems(values, codec, keys=list(row))
+    if isinstance(row.get("id"), (list, dict)):  # its Python repr would become the id
+        problems.insert(0, f"id is a JSON {json_type(row['id'])}: give a string or a number, or leave it out "
+                           "(a content hash is given)")
     if problems:
         return None, problems
-    return VerifiedTask(id=str(row.get("id") or content_id(values)), **values), []
+    given = row.get("id")  # 0 is an id; null or absent gets the content hash
+    return VerifiedTask(id=str(given) if given is not None else content_id(values), **values), []
 
 
 def task_id(row: object) -> str:
@@ -82,7 +86,7 @@ def task_id(row: object) -> str:
     if not isinstance(row, Mapping):
         return "(none)"
     given = row.get("id")
-    return str(given) if given else content_id(fill_defaults(row))
+    return str(given) if given is not None else content_id(fill_defaults(row))
 
 
 def content_id(values: Mapping) -> str:
@@ -271,11 +275,14 @@ def read_tasks(path: str | Path, codec=None, budget=None) -> list[VerifiedTask]:
 
 def _checked_rows(path: str | Path, codec, budget) -> tuple[list[VerifiedTask], tuple[str, int, list[str]]]:
     """The file's good tasks, and (path, rows, a line for each bad row)."""
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"the task file {path} is a folder: give a JSONL of tasks in it, e.g. "
+                                f"{Path(path) / 'train.jsonl'} or heldout.jsonl (what `axk1 posttrain tasks` writes)")
     if not Path(path).is_file():
         raise FileNotFoundError(f"no task file {path}: give a JSONL of tasks, e.g. one that `axk1 posttrain tasks -o "
                                 "DIR` wrote (DIR/train.jsonl or DIR/heldout.jsonl)")
     tasks, bad, n_rows = [], [], 0
-    for n, line in enumerate(_lines(Path(path)), start=1):
+    for n, line in enumerate(task_lines(Path(path)), start=1):
         if not line.strip():
             continue
         n_rows += 1
@@ -293,22 +300,6 @@ def _checked_rows(path: str | Path, codec, budget) -> tuple[list[VerifiedTask], 
             tasks.append(task)
     drop_stale_bad_rows(str(path), len(bad))
     return tasks, (str(path), n_rows, bad)
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    """The file's lines, decompressed as chat data files are (chat_formats.decompressor: gzip, zstd, bzip2, xz, told
-    by the first bytes) and without a byte-order mark at their start (json_text.without_bom); a stream cut short
-    is a ValueError naming the file, not a traceback."""
-    with path.open("rb") as f:
-        opener, kind = decompressor(f.read(8))
-    try:
-        with opener(path) as stream:
-            yield from map(without_bom, stream)
-    except STREAM_ERRORS as e:
-        if not kind:  # a plain file's read error is the disk's, not the data's
-            raise
-        raise ValueError(f"the task file {path} is a {kind}stream that is cut short or damaged "
-                         f"({str(e) or type(e).__name__}): compress it again from the JSONL") from None
 
 
 def read_task_rows(paths: list[str], codec=None, budget=None) -> list[dict]:

@@ -1,4 +1,6 @@
-"""A source file's bytes, decompressed by the file's suffix: the one opener of the line-based sources (jsonl)."""
+"""A compressed file's bytes as a stream: `open_bytes` (by the file's suffix) opens the data pipeline's line-based
+sources (jsonl); `ZstdStream` is the one zstd reader, post-training's chat and task readers' too (they tell the
+compression by the first bytes: chat_formats.decompressor)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 
 class ZstdStream(io.RawIOBase):
     """A zstd file's decompressed bytes, frame after frame. zstandard's own stream reader ends quietly inside a cut
-    frame (a file cut to 75% gave no record and no error: 20 records lost without a trace); this one raises."""
+    frame (a file cut to 75% gave no record and no error: 20 records lost without a trace); this one raises EOFError.
+    A damaged frame is an OSError ("ZstdError: ..."), as gzip's and bzip2's are, so readers catch one kind."""
 
     def __init__(self, path: Path) -> None:
         import zstandard
@@ -31,12 +34,15 @@ class ZstdStream(io.RawIOBase):
                 return 0
             if self._frame.eof:  # the next frame of a multi-frame file
                 self._frame = self._zstd.ZstdDecompressor().decompressobj()
-            self._out = self._frame.decompress(chunk)
-            rest = self._frame.unused_data if self._frame.eof else b""
-            while rest:  # frames that began inside this chunk
-                self._frame = self._zstd.ZstdDecompressor().decompressobj()
-                self._out += self._frame.decompress(rest)
+            try:
+                self._out = self._frame.decompress(chunk)
                 rest = self._frame.unused_data if self._frame.eof else b""
+                while rest:  # frames that began inside this chunk
+                    self._frame = self._zstd.ZstdDecompressor().decompressobj()
+                    self._out += self._frame.decompress(rest)
+                    rest = self._frame.unused_data if self._frame.eof else b""
+            except self._zstd.ZstdError as e:
+                raise OSError(f"ZstdError: {e}") from None
         n = min(len(buffer), len(self._out))
         buffer[:n], self._out = self._out[:n], self._out[n:]
         return n
