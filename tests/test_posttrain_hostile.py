@@ -168,9 +168,9 @@ def test_a_huge_row_is_over_long_before_the_template_renders_it(folder, monkeypa
     import axk1.posttrain.chat_data as chat_data
 
     codec = ChatCodec.from_folder(folder)
-    rendered = []
-    real = chat_data.prompt_text
-    monkeypatch.setattr(chat_data, "prompt_text", lambda c, m, *a: rendered.append(m) or real(c, m, *a))
+    rendered = []  # every render of the template (chat_prompts renders a row's prompts, not prompt_text alone)
+    real = codec.render_history
+    monkeypatch.setattr(codec, "render_history", lambda m, *a, **k: rendered.append(m) or real(m, *a, **k))
     for size in (400_000, 65_000_000):
         with pytest.raises(chat_data.BadRow) as e:
             chat_data.render_examples(codec, _row("x" * size, "a")["messages"], "non-think", 256)

@@ -12,6 +12,7 @@ import pytest
 
 from axk1.cli import main
 from axk1.infer.chat import ChatCodec
+from axk1.posttrain.chat_data import max_token_chars
 from axk1.posttrain.task_length import PromptBudget, prompt_ids
 from axk1.posttrain.tasks import read_tasks
 from tests.serve_helpers import make_model_folder
@@ -155,3 +156,19 @@ def test_heldout_json_into_a_new_folder_is_written_and_one_under_a_file_refused_
     assert "--json" in capsys.readouterr().err
     assert main(["posttrain", "heldout", str(folder), str(path), "--device", "cpu", "--json", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_prompt_far_over_the_budget_is_refused_without_being_encoded(tmp_path, folder, monkeypatch):
+    """A 50 MB prompt was tokenised in full (two minutes, 6.5 GB) only to be refused: one longer than the room left
+    can hold at the longest token's length is refused from its length alone."""
+    codec = ChatCodec.from_folder(folder)
+    budget = PromptBudget(codec, ("think", "non-think"), 100, 1024, "[rl] max_new_tokens")
+    encoded = []
+    real = codec.encode
+    monkeypatch.setattr(codec, "encode", lambda text, **kw: encoded.append(len(text)) or real(text, **kw))
+    huge = "What is 2 + 3? " + "x" * (924 * max_token_chars(codec))  # past what the 924 tokens left could hold
+    path = _write(tmp_path / "t.jsonl", [*SHORT, {"id": "huge", "prompt": huge, "answer": "5"}])
+    with pytest.raises(ValueError, match=rf"{path}:7 \(task huge\): the prompt has [\d,]+ characters, more than "
+                                         r"the 924 tokens left by \[rl\] max_new_tokens = 100"):
+        read_tasks(path, codec, budget)
+    assert max(encoded, default=0) < len(huge)  # the short rows may be encoded; the huge one never is

@@ -263,3 +263,26 @@ def test_a_row_in_another_datasets_shape_is_refused_naming_what_it_has(tmp_path,
     with pytest.raises(ValueError) as e:
         read_tasks(_write(tmp_path / "t.jsonl", [row]))
     assert says in str(e.value) and "must be JSON strings" not in str(e.value)
+
+
+@pytest.mark.parametrize("field,text", [("reasoning", "<think>2 + 2 is 4"), ("reasoning", "2 + 2 is 4</think>"),
+                                        ("response", "The answer is <think>4"), ("response", "4 </think>")])
+def test_a_think_tag_in_the_reasoning_or_response_is_refused_as_sft_would_exclude_its_chat_row(tmp_path, folder,
+                                                                                                 capsys, field, text):
+    """`posttrain chat` wrote such rows, and SFT then excluded every one ("think tag in answer")."""
+    from axk1.posttrain.chat_data import render_examples
+    from axk1.posttrain.chat_report import BadRow
+    row = {"id": "tagged", "prompt": "What is 2 + 2?", "answer": "4", "reasoning": "2 + 2 is 4", "response": "4",
+           field: text}
+    mode = "think"  # SFT's verdict on the chat row written from it in think mode, which writes both fields
+    turn = {"role": "assistant", "content": row["response"],  # as tasks.to_chat writes it
+            **({"reasoning_content": row["reasoning"]} if mode == "think" else {})}
+    with pytest.raises(BadRow) as sft:
+        render_examples(ChatCodec.from_folder(folder), [{"role": "user", "content": row["prompt"]}, turn], mode, 1024)
+    assert sft.value.reason == "think tag in answer"
+    path = _write(tmp_path / "t.jsonl", [*GOOD, row])
+    with pytest.raises(ValueError, match=rf"{path}:8 \(task tagged\): {field} holds </?think>: SFT excludes the chat "
+                                         r'row written from it \("think tag in answer"\)'):
+        read_tasks(path)
+    assert main(["posttrain", "chat", str(path), "--mode", mode, "-o", str(tmp_path / "c.jsonl")]) == 2
+    assert "think tag in answer" in capsys.readouterr().err and not (tmp_path / "c.jsonl").exists()

@@ -35,6 +35,7 @@ import numpy as np
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.json_text import JsonError, find_surrogate, json_strings, parse_json
 from axk1.posttrain.chat_formats import read_chat_rows, row_messages
+from axk1.posttrain.chat_prompts import TurnPrompts, history_chars, history_message
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import row_tools
 from axk1.posttrain.rewards import format_ok
@@ -147,12 +148,8 @@ def check_row_tools(tools: Any) -> list[dict] | None:
 def prompt_text(codec: ChatCodec, messages: list[dict], thinking: bool, tools: list[dict] | None = None) -> str:
     """The generation prompt for `messages` in one mode (what the server renders for enable_thinking, and for
     `tools` when given), ended as axk1's format ends it (the one rule of axk1/text/think_prompt.py)."""
-    history = []
-    for m in messages:  # earlier assistant turns go in as the template renders history: their answers (and calls)
-        if m["role"] == "assistant":
-            m = {"role": "assistant", "content": split_think(m)[1],
-                 **({"tool_calls": m["tool_calls"]} if m.get("tool_calls") else {})}
-        history.append(m)
+    # earlier assistant turns go in as the template renders history: their answers (and calls)
+    history = [history_message(m, split_think(m)[1] if m["role"] == "assistant" else "") for m in messages]
     extra = {"tools": tools} if tools else {}  # only when some: a folder's template may test `tools is defined`
     return codec.mode_prompt(history, thinking, **extra)
 
@@ -171,6 +168,13 @@ def max_token_chars(codec: ChatCodec) -> int:
     vocab = codec.tokenizer.get_vocab()
     # x2: a normaliser that drops characters (accents, controls) could make the text shorter than it looks
     return 2 * (max((len(t) for t in vocab), default=1) or 1)
+
+
+def max_chars_for(codec: ChatCodec, tokens: int) -> int:
+    """The most characters a text of `tokens` tokens can have (max_token_chars each): a longer one is over any budget
+    of `tokens`, known from its length alone, before a render or an encoding (minutes and gigabytes for a 50 MB
+    text). SFT's turns and RL's task prompts (task_length.PromptBudget) are bounded so."""
+    return max(tokens, 0) * max_token_chars(codec)
 
 
 def untrained(message: dict) -> bool:
@@ -235,8 +239,9 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     tools = check_row_tools(tools)
     check_special_tokens(codec, messages, tools)
     if max_chars is None:
-        max_chars = max_tokens * max_token_chars(codec)
+        max_chars = max_chars_for(codec, max_tokens)
     eos = codec.eos_token or "<|im_end|>"
+    history = _History(codec, messages, max_chars, tools)
     out, left_out = [], []
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
@@ -246,7 +251,7 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
                                                "context for the later turns only")))
             continue
         try:
-            out.append(_render_turn(codec, messages, i, mode, max_tokens, max_chars, eos, tools))
+            out.append(_render_turn(codec, history, i, mode, max_tokens, max_chars, eos))
         except BadRow as e:
             if dropped is None or e.reason not in TURN_REASONS:
                 raise
@@ -259,9 +264,37 @@ def render_examples(codec: ChatCodec, messages: Any, mode: str, max_tokens: int,
     return out
 
 
-def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_tokens: int, max_chars: int,
-                 eos: str, tools: list[dict] | None = None) -> ChatExample:
-    m = messages[i]
+class _History:
+    """What every turn of one row needs of the turns before it, worked out once (a row of n turns re-worked it n
+    times, in time quadratic in n): each message's text in the history (an assistant's answer; the first that cannot
+    be read, `broken`, raised by the first turn after it, as when each turn read its history), the characters before
+    each turn, and the turns' prompts (chat_prompts.TurnPrompts)."""
+
+    def __init__(self, codec: ChatCodec, messages: list[dict], max_chars: int, tools: list[dict] | None) -> None:
+        self.messages, self.broken = messages, None
+        answers = []
+        for j, m in enumerate(messages):
+            try:
+                answers.append(split_think(m)[1] if m["role"] == "assistant" else "")
+            except BadRow as e:
+                answers.append("")
+                self.broken = self.broken or (j, e)
+        self.chars = history_chars(messages, answers)
+        end = len(messages) if self.broken is None else self.broken[0]
+        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not untrained(m) and i <= end
+                 and self.chars[i] <= max_chars]  # the turns that get as far as rendering their prompts
+        self.prompts = TurnPrompts(codec, messages, answers, turns, tools)
+
+    def least(self, i: int) -> int:
+        """The characters of the history before turn i as the template writes them at least."""
+        if self.broken is not None and self.broken[0] < i:
+            raise self.broken[1]
+        return self.chars[i]
+
+
+def _render_turn(codec: ChatCodec, history: _History, i: int, mode: str, max_tokens: int, max_chars: int,
+                 eos: str) -> ChatExample:
+    m = history.messages[i]
     reasoning, said = split_think(m)
     calls = m.get("tool_calls") or []
     answer = answer_with_calls(said, calls)  # the calls are written, so trained, too
@@ -277,12 +310,11 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
     # the texts the template will write, counted before rendering it: a huge row then costs string lengths, not a
     # render (seconds for 30M characters), and one past the render's size bound (64M) is over-long, not blamed on
     # the template. History turns count as the template writes them: an assistant's answer, its reasoning dropped.
-    least = len(completion) + sum(len(split_think(h)[1] if h["role"] == "assistant" else message_text(h.get("content")))
-                                  for h in messages[:i])
+    least = len(completion) + history.least(i)
     if least > max_chars:
         raise BadRow("over-long", f"turn {i} has at least {least} characters, more than {max_tokens} tokens can hold")
     try:
-        prompt = prompt_text(codec, messages[:i], thinking, tools)
+        prompt = history.prompts.prompt(i, thinking)  # what prompt_text(codec, messages[:i], ...) renders
     except (ValueError, TypeError) as e:  # the folder's template raising on this row: the row, not the run
         raise BadRow("chat template refused it", f"turn {i}: {e}") from None
     if len(prompt) + len(completion) > max_chars:
@@ -296,18 +328,22 @@ def _render_turn(codec: ChatCodec, messages: list[dict], i: int, mode: str, max_
                        "think" if thinking else "non-think")
 
 
-def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
-                       max_tokens: int) -> tuple[list[ChatExample], ChatReport]:
+def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str, max_tokens: int,
+                       progress: bool = False) -> tuple[list[ChatExample], ChatReport]:
+    """Every row of the files rendered (render_examples), and the report of what was kept and why not. `progress`:
+    a bar of rows read (tqdm; the caller's main rank at a terminal), since a large set takes minutes."""
+    from tqdm import tqdm
+
     report = ChatReport()
     if not codec.ends_prompts_itself():  # said, not refused: prompts are built to switch all the same
         report.warnings.append(no_switch_warning(codec.template_file))
     examples: list[ChatExample] = []
-    max_chars = max_tokens * max_token_chars(codec)  # once: the vocabulary is large
+    max_chars = max_chars_for(codec, max_tokens)  # once: the vocabulary is large
     # exact repeats are kept, as TRL's SFTTrainer and datasets keep them (repeating rows is how a mix upweights a
     # source), but counted: an accidental copy is then visible. A 64-bit hash a row, ~70 bytes of set (0.5 GB
     # for A.X K1's 7.5M SFT rows; the rows' token ids are tens of GB).
     seen: set[int] = set()
-    for place, row in read_chat_rows(paths, report):
+    for place, row in tqdm(read_chat_rows(paths, report), desc="chat rows", unit="row", disable=not progress):
         dropped: list = []
         try:
             _, messages = row_messages(row, report.formats)
@@ -323,6 +359,8 @@ def load_chat_examples(paths: Iterable[str | Path], codec: ChatCodec, mode: str,
             report.duplicate(place)
         seen.add(key)
         _count_traces(report, messages, place)
+        if new:
+            report.repeated_history(place, max(len(e.ids) for e in new), sum(len(e.ids) for e in new))
         examples += new
         report.examples += len(new)
         report.modes.update(e.mode for e in new)

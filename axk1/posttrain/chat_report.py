@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+# A row whose examples hold this many times its own tokens is said (ChatReport.repeated_history): every assistant turn
+# trains as its own example with the whole conversation before it, so a row of n turns costs ~n²/2 of them
+HISTORY_FACTOR = 20
 FIRST = 5  # places kept per reason: enough to find the pattern, bounded for a set of millions of rows
 # what to do with a trace in tags the reader leaves as written (trace_markers.py)
 CONVERT = ("move the trace to the turn's reasoning_content (or to a leading <think>…</think>) to train it in think "
@@ -47,6 +50,9 @@ class ChatReport:
     warnings: list = field(default_factory=list)  # about the set as a whole (a template that does not switch modes)
     columnar_nulls: int = 0  # Parquet/Arrow rows whose tools or call arguments lost null keys (chat_tool_rows.py)
     columnar_null_where: list = field(default_factory=list)
+    history_rows: int = 0  # kept rows whose examples hold >= HISTORY_FACTOR x their own tokens
+    history_where: list = field(default_factory=list)
+    history_tokens: list = field(default_factory=lambda: [0, 0])  # those rows' own tokens, their examples' tokens
 
     def exclude(self, reason: str, place: str, detail: str = "") -> None:
         self.excluded[reason] += 1
@@ -75,6 +81,17 @@ class ChatReport:
         if len(self.columnar_null_where) < FIRST:
             self.columnar_null_where.append(place)
 
+    def repeated_history(self, place: str, row_tokens: int, example_tokens: int) -> None:
+        """A kept row's own tokens (its longest example's: the last turn with the conversation before it) against
+        all its examples', counted when the examples repeat the history HISTORY_FACTOR times or more."""
+        if example_tokens < HISTORY_FACTOR * row_tokens:
+            return
+        self.history_rows += 1
+        self.history_tokens[0] += row_tokens
+        self.history_tokens[1] += example_tokens
+        if len(self.history_where) < FIRST:
+            self.history_where.append(place)
+
     def to_dict(self) -> dict:
         return {"rows": self.rows, "examples": self.examples, "kept_rows": self.rows - sum(self.excluded.values()),
                 "excluded": dict(self.excluded), "first_excluded_at": {k: v for k, v in self.where.items()},
@@ -86,7 +103,9 @@ class ChatReport:
                 "thought_marker_rows": self.thought_rows, "unread_trace_markers": dict(self.other_markers),
                 "first_unread_trace_markers_at": list(self.other_marker_where), "warnings": list(self.warnings),
                 "columnar_null_key_rows": self.columnar_nulls,
-                "first_columnar_null_keys_at": list(self.columnar_null_where)}
+                "first_columnar_null_keys_at": list(self.columnar_null_where),
+                "repeated_history_rows": self.history_rows, "first_repeated_history_at": list(self.history_where),
+                "repeated_history_tokens": {"rows": self.history_tokens[0], "examples": self.history_tokens[1]}}
 
     def summary(self) -> str:
         kept = self.rows - sum(self.excluded.values())
@@ -116,6 +135,13 @@ class ChatReport:
             out += (f"\nnote: null keys dropped from columnar tool schemas and call arguments: {self.columnar_nulls} "
                     f"rows (e.g. {self.columnar_null_where[0]}): Parquet and Arrow give every row the keys of all "
                     f"rows, null where it had none; to keep a null argument, write the arguments as a JSON string")
+        if self.history_rows:  # said, since what trains costs many times what the file holds
+            rows, examples = self.history_tokens
+            some = f"{self.history_rows} kept rows train" if self.history_rows > 1 else "1 kept row trains"
+            out += (f"\nnote: {some} {examples:,} tokens from {rows:,} of their own, {examples / rows:.0f}x (e.g. "
+                    f"{self.history_where[0]}): each assistant turn is its own example with the whole conversation "
+                    "before it, so a row of many turns costs time and tokens quadratic in them; to train only a "
+                    "row's last turn, give its earlier assistant turns \"weight\": 0 (they stay as context)")
         for warning in self.warnings:
             out += f"\nwarning: {warning}"
         return out

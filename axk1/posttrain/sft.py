@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,7 +138,9 @@ class ChatSampler:
     def __init__(self, recipe: SFTRecipe, codec: ChatCodec, vocab_size: int) -> None:
         s = recipe.sft
         self.seed, self.seq_len = recipe.data.seed, s.seq_len
-        self.examples, self.report = load_chat_examples(s.data, codec, s.mode, s.seq_len)
+        # the bar on the main rank at a terminal (RANK: torchrun's; the process group is not up yet)
+        progress = recipe.logging.progress and os.environ.get("RANK", "0") == "0" and sys.stderr.isatty()
+        self.examples, self.report = load_chat_examples(s.data, codec, s.mode, s.seq_len, progress)
         if not self.examples:
             raise ValueError(f"no trainable chat rows in {s.data}: {self.report.summary()}")
         top = max(int(e.ids.max()) for e in self.examples)

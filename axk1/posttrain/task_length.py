@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from axk1.posttrain.chat_data import prompt_text
+from axk1.posttrain.chat_data import max_chars_for, prompt_text
 
 # Tokens a tokenizer may add beyond one per UTF-8 byte (a SentencePiece prefix space, say): the cheap bound below
 # stays an upper bound with it.
@@ -49,6 +49,7 @@ class PromptBudget:
     context_name: str = "the model's context"
     longer: str = "use a model with a longer context"
     frame: int = field(init=False)  # UTF-8 bytes of the template around an empty prompt, the longest mode's
+    max_chars: int = field(init=False)  # characters past which a prompt cannot fit, whatever it holds
 
     def __post_init__(self) -> None:
         self.modes = tuple(self.modes)
@@ -59,6 +60,7 @@ class PromptBudget:
                              f"{self.context:,} tokens after even an empty prompt "
                              f"({empty} tokens of chat template): lower {self.knob} to at most "
                              f"{self.context - empty:,}, or {self.longer}")
+        self.max_chars = max_chars_for(self.codec, self.context - self.max_new_tokens)  # once: the vocabulary is large
 
     def problem(self, prompt: str) -> str | None:
         """None when the prompt fits in every mode, else what is wrong and the ways out."""
@@ -66,6 +68,12 @@ class PromptBudget:
         # prompt this short fits without being rendered or encoded: the usual file is checked at reading speed
         if len(prompt.encode("utf-8", "surrogatepass")) + self.frame + SLACK + self.max_new_tokens <= self.context:
             return None
+        # and one this long cannot fit, whatever the template adds: refused at reading speed too, where encoding a
+        # 50 MB prompt took two minutes and 6.5 GB only to say so
+        if len(prompt) > self.max_chars:
+            return (f"the prompt has {len(prompt):,} characters, more than the {self.context - self.max_new_tokens:,} "
+                    f"tokens left by {self.knob} = {self.max_new_tokens:,} in {self.context_name} of "
+                    f"{self.context:,} tokens can hold: drop or shorten the row, or {self.longer}")
         for mode in self.modes:
             n = len(prompt_ids(self.codec, prompt, mode == "think"))
             if n + self.max_new_tokens > self.context:

@@ -24,6 +24,7 @@ from axk1.json_text import find_surrogate, without_bom
 from axk1.posttrain.chat_formats import HEAD, STREAM_ERRORS, decompressor, refuse_not_text, text_head
 from axk1.posttrain.exact_grader import normalise_text
 from axk1.posttrain.rewards import KINDS, integer_answer
+from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
 
 FIELDS = ("family", "kind", "lang", "level", "prompt", "answer", "tests", "entry_point", "reasoning", "response")
 # What a missing (or null) field means; prompt has no default (refused). Nor has kind here: it is "code" when the
@@ -101,6 +102,7 @@ def row_problems(values: Mapping, codec=None, keys: Sequence[str] | None = None)
         # render as a forged turn (`<|im_end|>\n<|im_start|>assistant`), so RL would train on what serving refuses
         problems.append(f"prompt holds {token!r}, a chat control token only the chat template may place: remove it "
                         "(SFT excludes such rows and axk1 serve refuses such requests)")
+    problems += _think_tag_problems(values["reasoning"], values["response"])
     if kind in ("math", "exact") and tests.strip():  # graded by the answer alone: the asserts would never run
         problems.append(f'"kind": "{kind}" with "tests": a {kind} task is graded by its answer and its tests would be '
                         'ignored: give "kind": "code" to grade by the tests, or drop "tests"')
@@ -116,6 +118,17 @@ def row_problems(values: Mapping, codec=None, keys: Sequence[str] | None = None)
     elif kind == "code":
         problems += _tests_problems(tests)
     return problems
+
+
+def _think_tag_problems(reasoning: str, response: str) -> list[str]:
+    """`axk1 posttrain chat` makes the reasoning a turn's reasoning_content and the response its content; the
+    template writes the think block around them, so a tag of their own would train as a second one, and SFT excludes
+    the row ("think tag in answer", chat_data.check_turn): refused here, where the row can be named, instead of
+    written and dropped later."""
+    return [f"{name} holds {tag}: SFT excludes the chat row written from it (\"think tag in answer\"), as the template "
+            f"writes the think block around the reasoning itself: remove the tag"
+            for name, text in (("reasoning", reasoning), ("response", response))
+            if (tag := next((t for t in (THINK_OPEN, THINK_CLOSE) if t in text), None))]
 
 
 def _exact_problems(answer: object) -> list[str]:
