@@ -300,3 +300,44 @@ def test_a_short_footnote_does_not_take_the_next_pages_small_type(tmp_path):
     assert lines[lines.index("첫 쪽은 끝난다.") + 1] == "1 짧은 각주.", lines
     assert lines[lines.index("1 짧은 각주.") + 1].startswith("둘째 쪽도 본문의"), lines
     assert lines[-1] == "출처: 통계청 자료를 바탕으로 필자 작성", lines
+
+
+def _two_column_page(footnote_x: float) -> tuple[list, list]:
+    """Synthetic lines: a page of two 10 pt columns (50-290, 310-550) with a two-line 8 pt footnote at the foot
+    of the column starting at `footnote_x`, its last line running to that column's edge; the next page has an
+    unnumbered 8 pt line at that column's foot, below all its body lines."""
+    from axk1.data.pdf_lines import Line
+
+    def line(text, x0, y, x1, size, **kw):
+        return Line(text, x0, y, x1, y + size, size, **kw)
+    before = [line("왼쪽 단의 본문 문장입니다", 50, 700 - 14 * i, 290, 10) for i in range(40)]
+    before += [line("오른쪽 단의 본문 문장입니다", 310, 700 - 14 * i, 550, 10) for i in range(40)]
+    right = footnote_x + 240
+    before += [line("1) 각주의 첫 줄은 단의 끝까지 이어진다", footnote_x, 90, right, 8, footnote=True),
+               line("각주의 둘째 줄도 단의 끝에 닿아 다음 쪽으로 넘어간다", footnote_x, 80, right, 8)]
+    body = [line("다음 쪽 본문", x, 700 - 14 * i, x + 240, 10) for x in (50, 310) for i in range(40)]
+    body.append(line("넘어온 각주의 나머지 부분이다", footnote_x, 90, footnote_x + 150, 8))
+    return before, body
+
+
+def test_a_split_footnote_in_a_column_is_found_against_its_columns_edge():
+    """The edge was the page's widest body line: a footnote at the foot of the left column (ending at 290) never
+    reached the right column's edge (550), and its rest on the next page was read as body text. Measured within
+    the footnote's own column it runs to the edge, in either column."""
+    from axk1.data.pdf_footnotes import mark_continued_note
+
+    for x in (50, 310):
+        before, body = _two_column_page(x)
+        mark_continued_note(before, body)
+        assert body[-1].continued_note, x
+        assert not any(ln.continued_note for ln in body[:-1]), x
+
+
+def test_a_short_footnote_in_a_column_is_not_taken_as_split():
+    """Against its own column's edge a footnote whose last line stops short still ends on its page."""
+    from axk1.data.pdf_footnotes import mark_continued_note
+
+    before, body = _two_column_page(50)
+    before[-1].x1 = 200
+    mark_continued_note(before, body)
+    assert not any(ln.continued_note for ln in body)

@@ -225,7 +225,7 @@ def mark_continued_note(before: list, body: list) -> None:
     (`before`, its footnotes found) as `Line.continued_note`: TeX splits a long footnote at the page end, and its
     rest stands at the bottom of the next page with no number, above the page's own footnotes. Read as body text
     it was joined to the page's last paragraph, or stood alone with the footnote cut. Recognised when the
-    footnote's last line runs to the right edge of the text block, where the page's body-size lines end (a
+    footnote's last line runs to the right edge of its column, where the body-size lines across it end (a
     paragraph's last line stops short), and the page has, below all its lines in the body's type size (that of
     the page before), lines in the footnote's type size before its own first footnote, the first starting with
     no footnote number."""
@@ -238,8 +238,11 @@ def mark_continued_note(before: list, body: list) -> None:
         return
     end = min(notes, key=lambda ln: ln.y0)
     # the right edge of the text block, where the page's body-size lines end: a footnote's full line runs to it.
-    # Not the footnotes' widest line: a footnote of one line is its own widest, and every short one counted as split
-    edge = max((ln.x1 for ln in before if ln.size >= 0.92 * size), default=None)
+    # Not the footnotes' widest line: a footnote of one line is its own widest, and every short one counted as split.
+    # Only the body lines of the footnote's own column (those across its x-range): in two columns a footnote at the
+    # foot of the left one ends at that column's edge, never at the right column's
+    edge = max((ln.x1 for ln in before if ln.size >= 0.92 * size and ln.x0 < end.x1 and ln.x1 > end.x0),
+               default=None)
     if edge is None or end.x1 < edge - 0.5 * end.size:
         return  # the footnote ends on its page
     floor = min((ln.y0 for ln in body if ln.size >= 0.92 * size), default=None)
