@@ -134,7 +134,9 @@ STOP_CODES = {128 + s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}  
 def starting() -> Iterator[None]:
     """Start-up (main inside sigterm_raises): the verbs' modules imported, the parser built, the command line read.
     A Ctrl-C there was a traceback of whatever import was under way, and a SIGTERM or SIGHUP (no handler of axk1's
-    yet) ended the process with 143 or 129 and no word. Each is one line and the signal's exit code now."""
+    yet) ended the process with 143 or 129 and no word. Each is one line and the signal's exit code now. (Not
+    before main: while axk1.cli itself is imported, a fraction of a second, no handler of axk1's is in force:
+    docs/training.md.)"""
     try:
         yield
     except (KeyboardInterrupt, Terminated) as e:
@@ -242,7 +244,8 @@ def _end_finished(signum: int) -> None:
     outcome, code = finished_run()
     if process_rank() == 0:  # under torchrun every rank gets it: one line is enough
         verb = getattr(_args, "verb_name", None) or _args.command  # `axk1 posttrain overlap`, not `axk1 posttrain`
-        print(f"\naxk1 {verb}: the run had finished ({outcome}) when {signal.Signals(signum).name} came, "
+        ended = "finished" if code == 0 else "ended"  # a failure's code (after its error line) is no finished run
+        print(f"\naxk1 {verb}: the run had {ended} ({outcome}) when {signal.Signals(signum).name} came, "
               "during its teardown, which was cut short", file=sys.stderr)
     _flush_and_exit(code)
 

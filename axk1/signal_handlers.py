@@ -48,7 +48,8 @@ def held_signals(signals: Iterable[int], second_stops: bool = False, first_note:
 
     `second_stops`, for a block that may take long (a checkpoint's staging): the double Ctrl-C convention, the
     first signal waits for the block, the same signal again is delivered at once, cutting the block short, for
-    there is no other way out of it. `first_note`, written to stderr when the first one comes, says so."""
+    there is no other way out of it. `first_note`, written to stderr when the first one comes, says so; a stderr
+    that cannot be written (a closed pipe) does not stop the block."""
     signals = list(signals)
     before = {sig: signal.getsignal(sig) for sig in signals}
     caught: list[int] = []
@@ -58,9 +59,13 @@ def held_signals(signals: Iterable[int], second_stops: bool = False, first_note:
             caught.remove(sig)  # delivered now, not again after the block
             before[sig](sig, frame)  # Python's Ctrl-C handler raises KeyboardInterrupt here, inside the block
             return
-        if first_note and not caught:
-            os.write(2, f"\n{first_note}\n".encode())  # not print: a print to stderr may be the line interrupted
-        caught.append(sig)
+        first = not caught
+        caught.append(sig)  # before the note: noted even when the note cannot be written
+        if first_note and first:
+            try:  # not print: a print to stderr may be the line interrupted
+                os.write(2, f"\n{first_note}\n".encode())
+            except OSError:  # stderr gone (`2>&1 | tee log`, tee ended by the same Ctrl-C): the block runs on
+                pass
 
     try:
         with swapped_handlers(signals, hold):

@@ -357,14 +357,14 @@ def test_a_signal_in_the_exit_of_any_finished_verb_exits_with_its_code_and_a_lin
     assert len(out.read_text().splitlines()) == 2
 
 
-# A verb that returned 3, and a signal (argv[1]) that lands as its return is being marked finished (cli_exit's
+# A verb that returned argv[2], and a signal (argv[1]) that lands as its return is being marked finished (cli_exit's
 # `_returned`, made to send it once).
 RETURN_GAP = textwrap.dedent("""
     import os, signal, sys
     import axk1.cli as cli
     import axk1.cli_exit as cli_exit
 
-    real, sent, stop = cli_exit._returned, [], getattr(signal, sys.argv[1])
+    real, sent, stop, code = cli_exit._returned, [], getattr(signal, sys.argv[1]), int(sys.argv[2])
 
     def late(args, code):
         if not sent:
@@ -374,7 +374,7 @@ RETURN_GAP = textwrap.dedent("""
 
     def verb(args):
         print("done", flush=True)
-        return 3
+        return code
 
     cli_exit._returned, cli.cmd_params = late, verb
     sys.argv = ["axk1", "params", "axk1-tiny"]
@@ -382,13 +382,15 @@ RETURN_GAP = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_as_a_verb_returns_is_the_finished_line_not_a_traceback(sig):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 3), (signal.SIGINT, 3), (signal.SIGTERM, 0)])
+def test_a_signal_as_a_verb_returns_is_the_finished_line_not_a_traceback(sig, code):
     """`axk1 eval` SIGTERMed right after its "report:" line, as its return was being marked finished: a traceback
-    of Terminated and exit 1. The verb had returned: its exit code and the line."""
+    of Terminated and exit 1. The verb had returned: its exit code and the line, which says "finished" only for
+    exit code 0 (a verb that returned a failure, after its error line, "had finished (exit code 1)")."""
     root = str(Path(__file__).resolve().parents[1])
-    proc = subprocess.run([sys.executable, "-c", RETURN_GAP, signal.Signals(sig).name], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
-    assert proc.returncode == 3 and proc.stdout == "done\n", (proc.returncode, proc.stderr[-3000:])
-    assert proc.stderr.strip() == (f"axk1 params: the run had finished (exit code 3) when {signal.Signals(sig).name} "
-                                   "came, during its teardown, which was cut short"), proc.stderr
+    proc = subprocess.run([sys.executable, "-c", RETURN_GAP, signal.Signals(sig).name, str(code)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == code and proc.stdout == "done\n", (proc.returncode, proc.stderr[-3000:])
+    assert proc.stderr.strip() == (f"axk1 params: the run had {'ended' if code else 'finished'} (exit code {code}) "
+                                   f"when {signal.Signals(sig).name} came, during its teardown, which was cut short"), \
+        proc.stderr

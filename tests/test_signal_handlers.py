@@ -3,6 +3,7 @@ verb's SIGTERM, the rendezvous wait, the trainer's stop requests and the server'
 was set outside Python reads as None (faulthandler's, under `python -X faulthandler`): putting None back is a
 TypeError from signal.signal, which replaced the block's own end; only the rendezvous wait guarded it."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -68,6 +69,29 @@ def test_with_second_stops_a_second_ctrl_c_cuts_the_block_short(capfd):
     assert reached == [1]
     assert raised.value.__context__ is None  # one interrupt, not a second raised while the first unwinds
     assert capfd.readouterr().err == "\npress Ctrl-C again to stop now\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_note_to_a_closed_stderr_does_not_cut_the_block():
+    """`axk1 train ... 2>&1 | tee log`: Ctrl-C ends tee too, so the note goes to a pipe with no reader. Its
+    BrokenPipeError came out of the handler inside the block, before the signal was noted: the checkpoint's staging
+    was cut by the one Ctrl-C that was to wait for it. The block runs whole and the Ctrl-C comes after it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (tee) is gone
+    stderr = os.dup(2)
+    reached = []
+    try:
+        os.dup2(write_end, 2)
+        with pytest.raises(KeyboardInterrupt) as raised:
+            with held_signals([signal.SIGINT], second_stops=True, first_note="press Ctrl-C again to stop now"):
+                signal.raise_signal(signal.SIGINT)
+                reached.append(1)
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        os.close(write_end)
+    assert reached == [1]
+    assert raised.value.__context__ is None  # the Ctrl-C itself, not raised while a BrokenPipeError unwinds
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

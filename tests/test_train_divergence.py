@@ -96,3 +96,16 @@ def test_a_run_that_ends_above_the_threshold_is_told_it_diverged(capsys):
     assert first.startswith("note: step 2: the loss 9.60 ")
     assert end.startswith("note: training diverged: the loss rose to 9.60 at step 2, ")
     assert "and was 12.00 at step 3. Lower [optimizer] lr" in end and end.endswith("in a new --out folder")
+
+
+def test_a_run_that_came_back_down_only_part_way_is_not_told_it_recovered(capsys):
+    """Down from 9.60 to 8.00, below 1.5 x ln V (9.36) but above ln V (6.24): the run was told it "recovered",
+    though its model still predicts worse than a uniform guess, as one at its initial weights does."""
+    run_steps(fake_trainer(0), [6.27, 9.6, 8.0])
+    first, end = notes(capsys.readouterr().err)
+    assert first.startswith("note: step 2: the loss 9.60 ")
+    assert "recovered" not in end
+    assert end.startswith("note: the loss rose to 9.60 at step 2, far above ln(vocab_size) = 6.24, and came back "
+                          "down to 8.00 at step 3, still above it: the model still predicts worse than a uniform "
+                          "guess. Lower [optimizer] lr (it is 0.003)"), end
+    assert end.endswith("and train again in a new --out folder")

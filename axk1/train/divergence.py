@@ -6,10 +6,11 @@ by default ([run] spike_zscore = 0, loss_spike.py), so such a run trained on to 
 
 Said once, when first seen; the run is not stopped (a note, as a spike guard is the recipe's choice). At the run's
 end, a run still above the threshold is told again that it diverged and to train again; one that came back down
-is told only that in one line (its loss is its own, and a new run would be wasted). A step a guard skipped
-(NonFiniteGuard's non-finite loss, LossSpikeGuard's spike) is no evidence either way: it changed no weight, and the
-guard has already said why it was skipped. A callback of the Trainer (pretraining and SFT), after the step's loss
-is known (docs/training.md, "Loss spikes").
+only part way (below the threshold, above ln V) that it still predicts worse than a guess, and to train again; one
+that came back below ln V is told only that in one line (its loss is its own, and a new run would be wasted). A
+step a guard skipped (NonFiniteGuard's non-finite loss, LossSpikeGuard's spike) is no evidence either way: it
+changed no weight, and the guard has already said why it was skipped. A callback of the Trainer (pretraining and
+SFT), after the step's loss is known (docs/training.md, "Loss spikes").
 """
 
 from __future__ import annotations
@@ -50,9 +51,14 @@ class DivergenceNote(Callback):
             self._say(trainer, f"training diverged: the loss rose to {loss:.2f} at step {step}, far above "
                                f"ln(vocab_size) = {uniform:.2f} (a uniform guess), and was {last:.2f} at step {end}. "
                                f"{advice(trainer)}, and train again in a new --out folder")
-        else:  # it came back down: the run learned after all, and the note at that step is not the last word
+        elif last <= uniform:  # below a guess again: the run learned after all, the first note is not the last word
             self._say(trainer, f"the loss rose to {loss:.2f} at step {step}, far above ln(vocab_size) = "
                                f"{uniform:.2f}, and recovered: it was {last:.2f} at step {end}")
+        else:  # down, but not below a uniform guess: not recovered, whatever the threshold of the first note says
+            self._say(trainer, f"the loss rose to {loss:.2f} at step {step}, far above ln(vocab_size) = "
+                               f"{uniform:.2f}, and came back down to {last:.2f} at step {end}, still above it: the "
+                               f"model still predicts worse than a uniform guess. {advice(trainer)}, and train again "
+                               "in a new --out folder")
 
     @staticmethod
     def _say(trainer, text: str) -> None:
