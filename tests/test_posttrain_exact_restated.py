@@ -107,3 +107,28 @@ def test_after_a_retraction_only_a_hedge_on_the_value_refuses_it():
         assert _exact("48", reply).status == "wrong", reply
         raw, refused = exact_grader.read_answer(reply, False, "48")
         assert raw is None and refused.startswith("hedged: "), (reply, raw, refused)
+
+
+def test_after_a_retraction_a_sentence_adverb_anywhere_before_the_value_hedges_it():
+    """The last fix read a sentence adverb only right before a copula ("Maybe it is 48"), so "It should probably be
+    48.", "Maybe we get 48." or "아마 다시 계산하면 48이다." after a retraction earned full reward where "The answer
+    should probably be 48." is wrong. A sentence adverb hedges what its clause goes on to state; a comma or a clause
+    word ("so", "because") after it ends its reach, and "the most likely sum" or a degree word away from the value
+    ("Either way") is no hedge on it."""
+    korean = "답은 42이다. 잠깐, 틀렸다. "
+    for reply in [RETRACTED + "It should probably be 48.", RETRACTED + "It would likely be 48.",
+                  RETRACTED + "Maybe we get 48.", RETRACTED + "Probably we have 48.",
+                  RETRACTED + "So it is probably going to be 48.", RETRACTED + "Possibly the sum becomes 48.",
+                  RETRACTED + "Perhaps the total count of ways is 48.", RETRACTED + "Most likely, it is 48.",
+                  korean + "아마 다시 계산하면 48이다.", korean + "어쩌면 다시 보면 48이다."]:
+        assert _exact("48", reply).status == "wrong", reply
+        raw, refused = exact_grader.read_answer(reply, False, "48")
+        assert raw is None and refused.startswith("hedged: "), (reply, raw, refused)
+    assert _exact("Tokyo", "The answer is Kyoto. Wait, that is wrong. Maybe it's Tokyo.").status == "wrong"
+    for reply in [RETRACTED + "The most likely sum is 48.", RETRACTED + "Either way it is 48.",
+                  RETRACTED + "I probably forgot the carry, so it is 48.",
+                  RETRACTED + "I probably forgot the carry so the sum is 48.",
+                  RETRACTED + "Each outcome is equally likely, and the sum is 48.",
+                  korean + "다시 계산하면 최소 비용은 48이다."]:
+        assert _exact("48", reply).reward == 1.0, reply
+        assert exact_grader.read_answer(reply, False, "48") == ("48", None), reply

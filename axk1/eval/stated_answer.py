@@ -7,7 +7,7 @@ retractions are that module's (docs/evaluation.md, "AIME 2025": its Grading para
 reply alike; only what is read after the label differs: here the clause as written, for the exact grader to compare
 (a comma in brackets does not end it), and only a label no last line overrides by stating an answer by itself (the
 exact grader's fallback is the last line, where the evaluation's is the last number). After a retraction this reward
-is stricter than the evaluation: a hedged replacement is no answer (HEDGED_BEFORE), and a word answer is read after
+is stricter than the evaluation: a hedged replacement is no answer (HEDGED_BEFORE, ADVERB_HEDGE), and a word answer is read after
 its copula ("It's Tokyo.": WORD_AFTER_COPULA).
 """
 
@@ -69,20 +69,31 @@ TAIL = 400
 # so takes any hedge): a retracted answer's replacement hedged as a label's answer would be ("It is probably 48.",
 # "maybe 48", "It's about 48.", "48, probably.", "48?", "아마 48이다", "48일 수도 있다") earns nothing, as "The
 # answer is probably 48" does not; else retracting a firm answer would be the way around that rule. Only a hedge on
-# the value counts, in its clause: a hedge word right before it ("probably 48", "is about 48", "It's maybe 48"), a
-# sentence adverb before a copula ("maybe it is 48", "Perhaps the count is 48"), "either 47 or" before it, a doubt
-# after it (DOUBT_AFTER), a Korean hedge word ending right before it ("아마 48", "추정값은 48"), a Korean sentence
-# adverb before the value's subject ("아마 비용은 48") or a Korean hedge after it ("48일 수도 있다", "48인 것 같다").
+# the value counts, in its clause: a hedge word right before it ("probably 48", "is about 48"), "either 47 or" before
+# it, a doubt after it (DOUBT_AFTER), a Korean hedge word ending right before it ("아마 48", "추정값은 48") or a
+# Korean hedge after it ("48일 수도 있다", "48인 것 같다"); and a sentence adverb anywhere before it in its clause
+# (ADVERB_HEDGE: "It should probably be 48", "Maybe we get 48", "Possibly the sum becomes 48", "아마 다시 계산하면
+# 48이다"), as a sentence adverb hedges the whole statement.
 # A bound right before the value ("at least 48", "around 48", "최소 48") is no answer, as after a label (QUALIFIER):
 # it says where the value lies, not what it is. The same words elsewhere in the sentence modify something else:
 # "with at least one element is 48", "around the table gives 48", "최소 비용은 48" state 48.
 HEDGE_WORD = rf"(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB}|{HEDGE_DEGREE})(?![A-Za-z'’]))"
-COPULA = (r"(?i:(?:[ \t]+(?:it|that|this|the(?:[ \t]+[a-z]+){1,3}))?"
-          r"(?:['’]s|[ \t]+(?:is|was|equals|(?:would|should|could|might|may|must|will|to)[ \t]+be)))")
-HEDGED_BEFORE = re.compile(rf"(?:{HEDGE_WORD}|(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})){COPULA}"
+HEDGED_BEFORE = re.compile(rf"(?:{HEDGE_WORD}"
                            r"|(?i:(?<![A-Za-z])either[ \t]+[^\s,;]+[ \t]+or))[ \t*$]*$"  # "either 47 or 48"
-                           rf"|{KOREAN_HEDGE}[가-힣]*[ \t*$]*$"
-                           rf"|{KOREAN_HEDGE_ADVERB}(?:[ \t]+[^\s.,;:!?]+){{0,2}}[ \t]+[^\s.,;:!?]*[은는이가][ \t*$]*$")
+                           rf"|{KOREAN_HEDGE}[가-힣]*[ \t*$]*$")
+# A sentence adverb (HEDGE_ADVERB; Korean 아마, 어쩌면, 혹시) hedges what its clause goes on to state, to a clause it
+# starts ("I probably forgot the carry so it is 48": CLAUSE_WORD) or a comma; one alone before a comma is still the
+# sentence's ("Probably, it is 48.", "아마, 48이다": LONE_ADVERB). "likely" after "the most"/"a more"/"equally" is
+# an adjective on a noun, no hedge (LIKELY_ADJECTIVE): "The most likely sum is 48." states 48, as does "Either way it
+# is 48." (a degree word, HEDGE_DEGREE, hedges only the value right after it)
+SENTENCE_ADVERB = rf"(?:(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})(?![A-Za-z'’]))|{KOREAN_HEDGE_ADVERB})"
+LIKELY_ADJECTIVE = re.compile(r"(?i:(?:(?<![A-Za-z])(?:the|an?)[ \t]+(?:most|more|less|least)|equally)[ \t]+likely"
+                              r"(?![A-Za-z]))")
+CLAUSE_WORD = (r"(?i:(?<![A-Za-z])(?:because|since|which|who|whom|whose|where|whereas|while|although|though|but|so"
+               r"|thus|hence|therefore)(?![A-Za-z'’]))")
+ADVERB_HEDGE = re.compile(rf"{SENTENCE_ADVERB}(?:(?!{CLAUSE_WORD})[^,;:])*$")
+LONE_ADVERB = re.compile(rf"(?:^|[,;:])[ \t]*(?i:(?:so|well|then|now|and|but|oh|hmm)[ \t]+)?"
+                         rf"(?i:most[ \t]+)?{SENTENCE_ADVERB}[ \t]*,[ \t]*$")
 KOREAN_HEDGED_AFTER = re.compile(rf"{KOREAN_HEDGE_AFTER}|{KOREAN_HEDGE_ADVERB}")
 # After a retraction, a word answer (the caller's gold has no digit) is read from a last sentence that is a copula and
 # the value, a negated alternative allowed ("It's Tokyo.", "The capital of Japan is Tokyo.", "So it is Tokyo, not
@@ -149,13 +160,17 @@ def _restated_after(text: str, at: int) -> bool:
 
 
 def _hedged(text: str, start: int, end: int) -> str | None:
-    """The sentence of `text` holding the value text[start:end] when it hedges the value (HEDGED_BEFORE in its clause,
-    DOUBT_AFTER, KOREAN_HEDGED_AFTER after it); None where it does not."""
+    """The sentence of `text` holding the value text[start:end] when it hedges the value (HEDGED_BEFORE or a sentence
+    adverb, ADVERB_HEDGE or LONE_ADVERB, in its clause; DOUBT_AFTER, KOREAN_HEDGED_AFTER after it); None where it
+    does not."""
     sentence_start = max(text.rfind(c, max(0, start - 300), start) for c in ".!?\n") + 1
     clause_start = max(sentence_start, max(text.rfind(c, sentence_start, start) for c in ",;:") + 1)
     sentence = text[sentence_start:start] + SENTENCE.match(text, start).group(0)
     after = sentence[end - sentence_start:]
-    if (HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGED_AFTER.search(after)
+    before = LIKELY_ADJECTIVE.sub("", text[clause_start:start])
+    lead = LIKELY_ADJECTIVE.sub("", text[sentence_start:clause_start])  # the clauses before the value's
+    adverb = ADVERB_HEDGE.search(before) or (LONE_ADVERB.search(lead) and not re.search(CLAUSE_WORD, before))
+    if (adverb or HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGED_AFTER.search(after)
             or DOUBT_AFTER.search(sentence, start - sentence_start + max(0, end - start - 1))):
         return sentence.strip()
     return None
@@ -166,7 +181,7 @@ def _after_retraction(text: str, at: int, why: str, words: bool) -> tuple[str | 
     span ending the last line when that is a sentence ("So it's 43.", "다시 계산하면 48이다."), else the last number
     or span of what follows ("It should be 48 instead."), the value named before a negated one ("It is 48, not
     42.": named_over_negated), else that last line; (None, "retracted: ...") when nothing follows, (None, "hedged:
-    ...") when the value is hedged (HEDGED_BEFORE). `words` (the caller's gold is a word): a last sentence that is a
+    ...") when the value is hedged (_hedged). `words` (the caller's gold is a word): a last sentence that is a
     copula and the value (WORD_AFTER_COPULA) states that value."""
     rest = text[RETRACTION_LEFTOVER.match(text, at).end():]
     lines = [line.strip() for line in rest.splitlines() if re.search(r"[^\W_]", line)]
