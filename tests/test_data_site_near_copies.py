@@ -9,6 +9,7 @@ found."""
 import copy
 import tracemalloc
 
+import numpy as np
 import pytest
 
 from datatrove.data import Document
@@ -269,3 +270,78 @@ def test_numbers_are_masked_and_words_kept():
     headlines = [mask(h.format(n=3)) for section in SECTION_HEADLINES for h in section]
     assert len(set(headlines)) == 21
     assert mask("관련 기사: 도서관 운영 시간 연장 논란") == "관련 기사: 도서관 운영 시간 연장 논란"
+
+
+SHOP = ["장바구니에 담기", "오늘 주문하시면 내일 도착합니다", "상품 문의는 고객센터로 연락 주세요",
+        "반품 및 교환은 수령 후 일주일 이내 가능합니다", "구매 후기를 남기고 적립금을 받으세요"]
+
+
+def _product(model: int) -> list[str]:
+    """A product page's own lines: alike to its family's but for the model, in three lines."""
+    return [f"NVIDIA GeForce RTX {model} Founders Edition 그래픽카드 상세 정보",
+            f"RTX {model}는 최신 아키텍처를 바탕으로 한 고성능 그래픽카드입니다 모델 {model}",
+            f"권장 파워 서플라이 용량은 {model // 5}W 이상입니다"]
+
+
+def _articles(n: int, shared_on: int = 0) -> list[Document]:
+    """`n` articles of three lines of their own (the first `shared_on` also with SHARED)."""
+    words = ["가을", "겨울", "봄날", "여름", "바다", "산길", "도시", "시골", "강변", "들판"]
+    return [_doc(f"a{i}", f"https://{SITE}/news/{i}",
+                 [f"기사 {w} 본문 첫 문장입니다 {w}{w}", f"{w}에 관한 두 번째 문장이 이어집니다", f"{w} 기자의 마지막 문장",
+                  *([SHARED] if i < shared_on else [])])
+            for i, w in enumerate(words[:n])]
+
+
+def test_product_pages_apart_by_their_model_vote_apart(tmp_path):
+    """Four product pages alike but for their model (RTX 4090/4080/4070/4060: three lines each) beside eight
+    articles: masked, they were one page, one voter, and their five-line shop block, "on one page", stayed on
+    each. Three lines apart unmasked, they are four pages; the block is on 4 of 12 and goes with the menu."""
+    products = [_doc(f"p{m}", f"https://{SITE}/item/{m}", [*_product(m), *SHOP]) for m in (4090, 4080, 4070, 4060)]
+    docs = products + _articles(8)
+    step = _boilerplate(tmp_path, docs)
+    for m, doc in zip((4090, 4080, 4070, 4060), products):
+        assert step.filter(doc) is True
+        assert doc.text.split("\n") == _product(m), doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 2 + len(SHOP)
+
+
+def test_a_product_family_still_counts_its_pages_toward_min_share(tmp_path):
+    """Nine product pages alike masked and ten articles, three of them with a related-articles line: the family as
+    one voter left 11 voters, so the line was on 3 of 11 (>= min_share 0.2) and cut from the three articles. Nine
+    voters of their own, the site has 19 and the line (3 of 19) stays."""
+    products = [_doc(f"p{m}", f"https://{SITE}/item/{m}", [*_product(m), *SHOP]) for m in range(4000, 4090, 10)]
+    articles = _articles(10, shared_on=3)
+    step = _boilerplate(tmp_path, products + articles)
+    for doc in articles[:3]:
+        assert step.filter(doc) is True
+        assert SHARED in doc.text.split("\n"), doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 2
+
+
+def test_a_copy_meets_its_page_past_other_pages_of_its_family():
+    """Pages alike masked fall in the same buckets: a copy of the second product (a counter apart) is compared
+    with it, not only with the first product (three lines apart), and only the two copies are one page."""
+    own = site_near_copies.signature([1, 2, 3])
+    groups = site_near_copies.NearCopies()
+    first, second, copy_of_second = ("s", "4090"), ("s", "4080"), ("s", "4080?print=1")
+    groups.add("s", first, own, site_near_copies.stamp_signature([11, 12, 13, 14]))
+    groups.add("s", second, own, site_near_copies.stamp_signature([21, 22, 23, 24]))
+    groups.add("s", copy_of_second, own, site_near_copies.stamp_signature([21, 22, 23, 25]))
+    groups.group()
+    assert groups.find(second) == groups.find(copy_of_second) != groups.find(first)
+
+
+def test_numbered_lines_of_copies_are_close_and_of_a_family_apart():
+    """Stamp signatures: a page of a hundred numbered lines and its copy, one or two of them apart, are close
+    (every draw of the lines' values: the estimate's noise refuses none); three or four lines of their own out of
+    three to five are apart; pages of up to two numbered lines are close whatever they are."""
+    stamps, close = site_near_copies.stamp_signature, site_near_copies.stamps_close
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        page = [int(h) for h in rng.integers(0, 2**63, size=102)]  # line hashes are 64-bit xxhash values
+        assert close(stamps(page[:100]), stamps(page[:99] + page[100:101]))
+        assert close(stamps(page[:100]), stamps(page[:98] + page[100:]))
+    assert not close(stamps([1, 2, 3]), stamps([4, 5, 6]))
+    assert not close(stamps([1, 2, 3, 4, 9]), stamps([5, 6, 7, 8, 9]))
+    assert close(stamps([1, 2, 3]), stamps([1, 2, 4]))
+    assert close(stamps([1, 2]), stamps([3, 4])) and close(stamps([]), stamps([5]))

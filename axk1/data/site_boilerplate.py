@@ -22,7 +22,8 @@ five snapshots, its view counter different each time, is one page) and once for 
 its own article reached min_pages / min_share alone and the page lost all its text. The reducer joins a site's
 records that share a URL or a text, over every task, and counts the lines of each such page once. Near-copies at
 other URLs (`?print=1`, `index.html`, a view counter apart) then vote once too: pages whose lines, their
-numbers masked ("조회수 1234" and "조회수 1301" alike) and the site's template aside, are near-identical are one
+numbers masked ("조회수 1234" and "조회수 1301" alike) and the site's template aside, are near-identical, and
+whose numbers differ in two lines at most (a counter, a time: not "RTX 4090" and "RTX 4080" pages), are one
 voter (axk1/data/site_near_copies.py), and min_share is a share of the site's voters.
 Only web documents take part (those with a `host`, or a `url`, in their metadata); a site is its host name, or
 the source's name for pages with file: URLs.
@@ -41,7 +42,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, mask_numbers, signature
+from axk1.data.site_near_copies import NearCopies, copy_lines, find_root, mask_numbers, signature, stamp_signature
 from axk1.json_text import read_json_file
 
 RERUN = "rerun the pipeline (axk1 data run --force)"
@@ -178,7 +179,8 @@ class SiteLineReducer(PipelineStep):
             # a masked line always has a digit ("0"), so it is never one of the lines without one
             counted = [(h, lines[site][h]) for h in set(page_lines).difference(numbered)]
             counted += [(h, masked[site][h]) for h in page_masked]
-            copies.add(site, page, signature(copy_lines(counted, n_pages[site])))
+            # copies differ in a stamp or two (a counter, a time), not in their model, price and wattage
+            copies.add(site, page, signature(copy_lines(counted, n_pages[site])), stamp_signature(numbered))
         del masked  # (its memory is the lines' count's again in the next pass)
         copies.group()
         if copies.joined():
