@@ -225,7 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "serve", help="OpenAI-compatible HTTP server (chat, completions, streaming) over a model folder",
+        "serve", help="OpenAI-compatible HTTP server (chat, completions, streaming, reasoning, tool calls, JSON schemas) over a model folder",
         description="Serve a model folder (HF layout) with an OpenAI-compatible API: /v1/models, /v1/completions, "
                     "/v1/chat/completions (streaming or not; thinking on/off via chat_template_kwargs), /health, "
                     "/metrics. Concurrent requests share decode steps over one latent KV cache.")
