@@ -149,3 +149,15 @@ def test_an_output_path_that_is_a_file_is_named_as_one(tmp_path, capsys):
         assert f"-o {out}: cannot write there: {'it' if out == afile else afile} is a file, not a folder" in \
             capsys.readouterr().err
     assert afile.read_text() == "mine"
+
+
+def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, monkeypatch):
+    """tasks_lock made OUT and its parents (writable_folder) before its run lock, which took back only what it made
+    itself: a run that failed left tnew/a/b behind, empty."""
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(tasks_module, "write_text_atomic", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        build_task_files(tmp_path / "tnew" / "a" / "b", n_train=12, n_heldout=4, seed=0, **SMALL)
+    assert list(tmp_path.iterdir()) == []

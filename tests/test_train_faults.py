@@ -264,7 +264,7 @@ def test_a_checkpoints_folder_that_cannot_be_written_is_refused_at_the_start(tmp
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"),
                          ["--checkpointing.dir", str(blocker / "checkpoints")])
     with pytest.raises(PermissionError, match=rf"the run cannot write to {re.escape(str(blocker))}/checkpoints \(Not a "
-                                              r"directory\): give this run another \[checkpointing\] dir folder, "
+                                              r"directory\): give this run another checkpoints folder \(\[checkpointing\] dir\), "
                                               "one you can write to"):
         Trainer(recipe)
     assert not (tmp_path / "run").exists()  # a refused run leaves no folder it made

@@ -39,7 +39,7 @@ def test_a_checkpoints_folder_outside_the_output_folder_is_locked_too(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path, extra="max_steps = 2"), ["--checkpointing.dir", str(shared)])
     with lock_held_elsewhere(shared):
         with pytest.raises(FolderInUse, match=rf"^{re.escape(str(shared))} is in use by another training run .*"
-                                              r"give this run another \[checkpointing\] dir folder$"):
+                                              r"give this run another checkpoints folder \(\[checkpointing\] dir\)$"):
             Trainer(recipe)
 
 
@@ -56,7 +56,7 @@ def test_a_run_given_another_runs_checkpoints_folder_inside_its_output_folder_is
             recipe = load_recipe(path, ["--checkpointing.dir", str(held / "checkpoints")], out_dir=str(tmp_path / name))
             with pytest.raises(FolderInUse, match=rf"^{re.escape(str(held / 'checkpoints'))} is in use by another "
                                                   rf"training run \(process {holder.pid} on .* give this run another "
-                                                  r"\[checkpointing\] dir folder$"):
+                                                  r"checkpoints folder \(\[checkpointing\] dir\)$"):
                 Trainer(recipe, resume=True)
             assert not (tmp_path / name).exists()
 

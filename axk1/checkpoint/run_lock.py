@@ -15,9 +15,10 @@ which NFS and Lustre (mounted with `flock`) keep between nodes. On a file system
 is checked instead: a live process of that pid on this host holds the folder.
 
 A run that fails under its lock (a `with` block left by an exception) removes the lock file and the folders the lock
-made, while they hold nothing else: a refused `axk1 export` left its new OUT's parent folders and lock file. The file
-is removed while still locked, and a lock taken on a file removed meanwhile is taken again on the new one
-(`_linked`), so no two runs ever hold the folder at once.
+made (and those its caller made for it, `made`), while they hold nothing else: a refused `axk1 export` left its new
+OUT's parent folders and lock file. The file is removed while still locked, and a lock taken on a file removed
+meanwhile is taken again on the new one (`_linked`), so no two runs ever hold the folder at once. A folder removed
+so between this run making it and opening its lock file in it is made again (`_open`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from axk1.process_rank import process_rank
 
 LOCK_FILE = ".axk1-run.lock"
 _HELD = (errno.EACCES, errno.EAGAIN)  # what lockf says when another process holds the lock
+_OPEN_TRIES = 5  # a folder another run's failure removed each time it was made: that many, then it is said
 
 
 class FolderInUse(ValueError):
@@ -46,17 +48,22 @@ class RunLock:
 
     def __init__(self, folder: str | Path, flag: str = "--out", job: str = "training run",
                  harm: str = "would mix their checkpoints and metrics", file: str | None = None,
-                 kind: str | None = None) -> None:
+                 kind: str | None = None, option: str | None = None, made: list[Path] | None = None) -> None:
         # `file`: one entry of the folder is locked, not the whole folder (`axk1 data synth` writes its -o beside other
         # runs' outputs): the lock file is then `.NAME.axk1-run.lock` beside it. `kind`: what that entry is, for the
         # refusal ("two runs in one folder", "another OUT folder"): a "file" by default, but a model folder that
         # `axk1 export` replaces whole is locked from beside it too (model_folder_lock)
         self.path = Path(folder) / (f".{file}{LOCK_FILE}" if file else LOCK_FILE)
         self.what = (Path(folder) / file if file else Path(folder), kind or ("file" if file else "folder"))
-        self.flag = flag  # the command-line option that names the folder, for the refusal's advice
+        # what the advice tells to change: the option that names the folder (or file) and what it names ("--out
+        # folder"); `option` where the option's name says it already ("checkpoints folder ([checkpointing] dir)")
+        self.option = option or f"{flag} {self.what[1]}"
+        # where a writable one is found: for a file locked from beside it, the folder that holds it is what failed
+        self._writable = " in a folder you can write to" if file and not kind else ", one you can write to"
         self.job, self.harm = job, harm  # what holds such a folder, and what two of them in it would do
-        # what this lock makes, removed again if it cannot write its file (`_take`) or its run fails (`__exit__`)
-        self._made = missing_folders(self.path.parent)
+        # what this lock (`_open`) and its caller (`made`, writable_folder's) made, removed again if it cannot write
+        # its file (`_take`) or its run fails (`__exit__`)
+        self._made = list(made or ())
         while True:
             self._open()
             try:
@@ -82,22 +89,40 @@ class RunLock:
         the option that gives the folder."""
         self._made_file = False  # whether this process made the file now at the path (O_EXCL: one maker)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-                self._made_file = True
-            except FileExistsError:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            for tries_left in reversed(range(_OPEN_TRIES)):
+                try:
+                    self._fd: int | None = self._make_and_open()
+                    break
+                except FileNotFoundError:
+                    # a run that made the folder failed between this mkdir and the open and removed it, empty: it
+                    # is made again (and then this run's to remove). It said "cannot write ..., give this run
+                    # another --out folder", of a folder that was fine
+                    if not tries_left:
+                        raise
         except OSError as e:  # read-only, not a folder, no permission, full: found now, not at the first save
             self._fd = None
             self.remove_made()
             file = file_in_the_way(self.path.parent)  # "Not a directory" alone leaves the reader to find which
             moved = f", or move away the file {file} that stands in its path" if file else ""
             # the caller's option (`axk1 export`'s OUT is positional: "another OUT folder", not --out)
-            advice = (_full_disk(self.path.parent, self.flag) if e.errno in DISK_FULL else
-                      f"give this run another {self.flag} {self.what[1]}, one you can write to{moved}")
+            advice = (_full_disk(self.path.parent, self.option) if e.errno in DISK_FULL else
+                      f"give this run another {self.option}{self._writable}{moved}")
             raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): {advice}",
                                   str(e.filename or self.path)) from None
+
+    def _make_and_open(self) -> int:
+        """The lock file's descriptor, its folders made first; those this makes join `_made`."""
+        folder = self.path.parent
+        # outermost first, each once: the caller's, then this lock's (again after a retry: the earlier ones may
+        # have been another run's, removed since, and are this one's now)
+        self._made = sorted({*self._made, *missing_folders(folder)}, key=lambda p: len(p.parts))
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            self._made_file = True
+            return fd
+        except FileExistsError:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def _linked(self) -> bool:
         """Whether the locked file is still the one at the lock file's path."""
@@ -126,8 +151,8 @@ class RunLock:
             self.remove_made()  # before the lock is given up: no run can have taken the file meanwhile
             self.release()
             folder = self.path.parent
-            why = (_full_disk(folder, self.flag) if e.errno in DISK_FULL else
-                   f"give this run a writable {self.flag} folder")
+            why = (_full_disk(folder, self.option) if e.errno in DISK_FULL else
+                   f"give this run another {self.option}{self._writable}")
             error = OSError(f"the run cannot write its lock file in {folder} ({e.strerror}): {why}")
             error.errno = e.errno  # the message alone is what the command line prints
             raise error from None
@@ -145,7 +170,7 @@ class RunLock:
         target, kind = self.what
         return FolderInUse(f"{target} is in use by another {self.job} ({who} holds {self.path}): two runs "
                            f"in one {kind} {self.harm}. Wait for it to end (or stop it), or give this run another "
-                           f"{self.flag} {kind}")
+                           f"{self.option}")
 
     def __enter__(self) -> "RunLock":
         return self
@@ -184,7 +209,8 @@ def run_locks(out: str | Path, checkpoints: str | Path, rank: int, held: list[Ru
         for d in folders:
             # the refusal's advice names the option that gives the folder ("another --out folder" for a checkpoints
             # folder in use sent the reader to the wrong option)
-            taken.append(RunLock(d, flag="--out" if d == out else "[checkpointing] dir"))
+            taken.append(RunLock(d, flag="--out") if d == out else
+                         RunLock(d, flag="[checkpointing] dir", option="checkpoints folder ([checkpointing] dir)"))
     except BaseException:
         for lock in taken if held is None else ():  # a run that is not going ahead keeps none
             lock.release()
@@ -254,9 +280,9 @@ def wait_for_launch_lock(folder: str | Path, seconds: float | None = None, rank:
                       "node's own disk; give the run such a folder")
 
 
-def _full_disk(folder: Path, flag: str) -> str:
+def _full_disk(folder: Path, option: str) -> str:
     return (f"the disk holding {folder} is full (or the quota there is used up): free space on it, or give this run "
-            f"a {flag} folder on another disk")
+            f"a {option} on another disk")
 
 
 def _alive_here(holder: str) -> bool:

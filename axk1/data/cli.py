@@ -136,25 +136,14 @@ def refuse_replacing(out: Path, force: bool) -> None:
 def tokenizer_lock(out: Path, made: list[Path], force: bool):
     """The run lock on a tokenizer training's -o (axk1/checkpoint/run_lock.py), held until its files are written:
     two trainings into one folder both said "trained", the last to end replacing the other's tokenizer.json unsaid.
-    A training that does not go ahead leaves neither the folders it made (`made`) nor a lock file of its own."""
-    from axk1.checkpoint.run_lock import LOCK_FILE, RunLock
-    from axk1.output_folder import remove_made
+    A training that does not go ahead leaves neither the folders it made (`made`, taken back with the lock's own)
+    nor a lock file of its own."""
+    from axk1.checkpoint.run_lock import RunLock
 
-    new_file = not (out / LOCK_FILE).exists()
-    lock = None
-    try:
-        lock = RunLock(out, flag="-o", job="tokenizer training",
-                       harm="would each write tokenizer.json, the last to end replacing the other's")
+    with RunLock(out, flag="-o", job="tokenizer training", made=made,
+                 harm="would each write tokenizer.json, the last to end replacing the other's"):
         refuse_replacing(out, force)  # again, now it is held: a training that ended since the first look wrote one
         yield
-    except BaseException:
-        if lock is not None and new_file:
-            (out / LOCK_FILE).unlink(missing_ok=True)  # while still held: no run can have taken it meanwhile
-        remove_made(made)
-        raise
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def cmd_contamination(args: argparse.Namespace) -> int:

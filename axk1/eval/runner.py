@@ -233,11 +233,11 @@ def run_eval(backend: Backend, settings: RunSettings, options: TaskOptions, out_
         get_task(name)  # unknown names fail before any work
     found = load_found_rows(settings.contamination) if settings.contamination else None  # and a bad report
     out = Path(out_dir)
-    writable_folder(out, "-o")  # (a file there is named as one, not "File exists")
+    made = writable_folder(out, "-o")  # (a file there is named as one, not "File exists")
     # One run per folder: two at once each asked for every sample, and the one ending last overwrote the other's
-    # results without a word.
-    with RunLock(out, flag="-o", job="evaluation", harm="would each ask the model for every sample, and the one "
-                 "ending last would overwrite the other's results"):
+    # results without a word. A run that fails leaves neither the lock's nor writable_folder's new folders.
+    with RunLock(out, flag="-o", job="evaluation", made=made, harm="would each ask the model for every sample, and "
+                 "the one ending last would overwrite the other's results"):
         return _run_locked(backend, settings, options, out, found)
 
 

@@ -27,8 +27,10 @@ _ABSENT = object()  # an option an earlier version did not record
 
 def tasks_lock(out: Path) -> RunLock:
     """OUT's run lock, held from the refusal check to the last rename: a second run into OUT is refused at once."""
-    writable_folder(out, "-o")  # first, as eval does: an -o that is a file is named as one, with this verb's flag
-    return RunLock(out, flag="-o", job="task generation (axk1 posttrain tasks)",
+    # first, as eval does: an -o that is a file is named as one, with this verb's flag. The folders it makes are
+    # the lock's to take back with its own (a failed run left a new OUT and its parents behind)
+    made = writable_folder(out, "-o")
+    return RunLock(out, flag="-o", job="task generation (axk1 posttrain tasks)", made=made,
                    harm="would discard each other's staged files and replace each other's tasks")
 
 
