@@ -129,6 +129,14 @@ def test_after_a_retraction_a_sentence_adverb_anywhere_before_the_value_hedges_i
                   RETRACTED + "I probably forgot the carry, so it is 48.",
                   RETRACTED + "I probably forgot the carry so the sum is 48.",
                   RETRACTED + "Each outcome is equally likely, and the sum is 48.",
-                  korean + "다시 계산하면 최소 비용은 48이다."]:
+                  korean + "다시 계산하면 최소 비용은 48이다.",
+                  # "likely"/"possibly" on a noun or adjective (after a determiner or "of", before a hyphen), and an
+                  # adverb about the mistake in a clause "and"/"then" ends, were hedges (a third review)
+                  RETRACTED + "The count of likely outcomes is 48.",
+                  RETRACTED + "So the probability of the likely event is 48.",
+                  RETRACTED + "Recounting the possibly repeated cases gives 48.",
+                  RETRACTED + "Counting all possibly-equal pairs gives 48.",
+                  RETRACTED + "I probably forgot the carry and redoing it gives 48.",
+                  RETRACTED + "I maybe erred earlier then the sum is 48."]:
         assert _exact("48", reply).reward == 1.0, reply
         assert exact_grader.read_answer(reply, False, "48") == ("48", None), reply

@@ -84,13 +84,16 @@ HEDGED_BEFORE = re.compile(rf"(?:{HEDGE_WORD}"
 # A sentence adverb (HEDGE_ADVERB; Korean 아마, 어쩌면, 혹시) hedges what its clause goes on to state, to a clause it
 # starts ("I probably forgot the carry so it is 48": CLAUSE_WORD) or a comma; one alone before a comma is still the
 # sentence's ("Probably, it is 48.", "아마, 48이다": LONE_ADVERB). "likely" after "the most"/"a more"/"equally" is
-# an adjective on a noun, no hedge (LIKELY_ADJECTIVE): "The most likely sum is 48." states 48, as does "Either way it
-# is 48." (a degree word, HEDGE_DEGREE, hedges only the value right after it)
+# an adjective on a noun, no hedge (LIKELY_ADJECTIVE), as "likely"/"possibly" after a determiner or "of" ("the count
+# of likely outcomes", "the possibly repeated cases") or before a hyphen ("possibly-equal"); "and"/"then" start
+# another clause ("I probably forgot the carry and redoing it gives 48"). "The most likely sum is 48." states 48,
+# as does "Either way it is 48." (a degree word, HEDGE_DEGREE, hedges only the value right after it)
 SENTENCE_ADVERB = rf"(?:(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})(?![A-Za-z'’]))|{KOREAN_HEDGE_ADVERB})"
-LIKELY_ADJECTIVE = re.compile(r"(?i:(?:(?<![A-Za-z])(?:the|an?)[ \t]+(?:most|more|less|least)|equally)[ \t]+likely"
-                              r"(?![A-Za-z]))")
+LIKELY_ADJECTIVE = re.compile(r"(?i:(?<![A-Za-z])(?:(?:(?:the|an?)[ \t]+(?:most|more|less|least)|equally)[ \t]+likely"
+                              r"(?![A-Za-z])|(?:the|an?|of|all|both|any|some|these|those|its|their)[ \t]+"
+                              r"(?:likely|possibly)[ \t]+(?=[a-z])|(?:likely|possibly)-))")
 CLAUSE_WORD = (r"(?i:(?<![A-Za-z])(?:because|since|which|who|whom|whose|where|whereas|while|although|though|but|so"
-               r"|thus|hence|therefore)(?![A-Za-z'’]))")
+               r"|thus|hence|therefore|and|then)(?![A-Za-z'’]))")
 ADVERB_HEDGE = re.compile(rf"{SENTENCE_ADVERB}(?:(?!{CLAUSE_WORD})[^,;:])*$")
 LONE_ADVERB = re.compile(rf"(?:^|[,;:])[ \t]*(?i:(?:so|well|then|now|and|but|oh|hmm)[ \t]+)?"
                          rf"(?i:most[ \t]+)?{SENTENCE_ADVERB}[ \t]*,[ \t]*$")
