@@ -82,6 +82,17 @@ def test_a_tar_of_json_lines_is_refused_saying_to_extract_it(tmp_path, name, pac
         read_tasks(path)
 
 
+def test_a_row_with_ustar_at_byte_257_is_no_tar(tmp_path):
+    """Five bytes of the magic were compared: a Spanish row with "gustaría" at byte 257 refused the whole file."""
+    path = tmp_path / "es.jsonl"
+    first = {"messages": [{"role": "user", "content": "x" * 209 + " me gustaría"},
+                          {"role": "assistant", "content": "sí"}]}
+    text = _lines([first, *ROWS[:1]])
+    assert text[257:262] == b"ustar"
+    path.write_bytes(text)
+    assert len(_chat_rows(path)) == 2
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])  # with its byte-order mark and without
 def test_a_utf16_task_file_is_refused_whole_with_the_iconv_command(tmp_path, encoding):
     """json.loads guessed UTF-16 from a line's bytes: some lines parsed, the others were each an error that did not
@@ -122,6 +133,9 @@ def test_a_task_id_of_0_is_kept_and_one_that_is_not_a_scalar_is_refused():
         assert task is None and problems[0] == (f"id is a JSON {kind}: give a string or a number, or leave it out "
                                                 "(a content hash is given)")
     assert parse_task(None)[1] == ["a JSON null, not an object: give one task object per line"]  # not "NoneType"
+    # an export's empty id column: distinct tasks shared the id "" (a third review); a boolean is no id either
+    assert parse_task({**row, "id": ""})[0].id == parse_task(row)[0].id != ""
+    assert parse_task({**row, "id": False})[1][0].startswith("id is a JSON boolean")
 
 
 def test_task_and_output_paths_that_are_folders_are_named_as_such(tmp_path, capsys):

@@ -72,21 +72,28 @@ def parse_task(row: Mapping, codec=None) -> tuple[VerifiedTask | None, list[str]
         return None, [f"a JSON {json_type(row)}, not an object: give one task object per line"]
     values = fill_defaults(row)
     problems = row_problems(values, codec, keys=list(row))
-    if isinstance(row.get("id"), (list, dict)):  # its Python repr would become the id
+    if isinstance(row.get("id"), (list, dict, bool)):  # its Python repr would become the id
         problems.insert(0, f"id is a JSON {json_type(row['id'])}: give a string or a number, or leave it out "
                            "(a content hash is given)")
     if problems:
         return None, problems
-    given = row.get("id")  # 0 is an id; null or absent gets the content hash
-    return VerifiedTask(id=str(given) if given is not None else content_id(values), **values), []
+    given = _given_id(row)
+    return VerifiedTask(id=given if given is not None else content_id(values), **values), []
+
+
+def _given_id(row: Mapping) -> str | None:
+    """The row's own id: 0 is one; null, absent or "" (an export's empty id column: distinct tasks would share
+    it) gets the content hash."""
+    given = row.get("id")
+    return None if given is None or given == "" else str(given)
 
 
 def task_id(row: object) -> str:
     """The id a row has or would get, for messages about it (a row that is no object has none)."""
     if not isinstance(row, Mapping):
         return "(none)"
-    given = row.get("id")
-    return str(given) if given is not None else content_id(fill_defaults(row))
+    given = _given_id(row)
+    return given if given is not None else content_id(fill_defaults(row))
 
 
 def content_id(values: Mapping) -> str:
