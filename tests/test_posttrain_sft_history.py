@@ -105,3 +105,37 @@ def test_loading_shows_a_bar_of_rows_when_asked(codec, tmp_path, capsys):
     assert "chat rows" in capsys.readouterr().err
     load_chat_examples([path], codec, "non-think", 100_000)
     assert "chat rows" not in capsys.readouterr().err
+
+
+# DeepSeek-V3/R1's ending: after a tool's output the generation prompt closes the outputs and writes no assistant tag
+_TOOL_ENDING = (
+    "{%- set ns = namespace(is_tool=false) -%}{%- for m in messages -%}"
+    "{%- if m.role == 'user' -%}{%- set ns.is_tool = false -%}<|User|>{{ m.content }}"
+    "{%- elif m.role == 'assistant' -%}{%- if ns.is_tool -%}<|tool_outputs_end|>{{ m.content }}<|end|>"
+    "{%- set ns.is_tool = false -%}{%- else -%}<|Assistant|>{{ m.content }}<|end|>{%- endif -%}"
+    "{%- elif m.role == 'tool' -%}{%- set ns.is_tool = true -%}<|tool_output|>{{ m.content }}{%- endif -%}"
+    "{%- endfor -%}{%- if ns.is_tool -%}<|tool_outputs_end|>{%- endif -%}"
+    "{%- if add_generation_prompt and not ns.is_tool -%}<|Assistant|>{%- endif -%}")
+
+
+def test_a_turn_after_a_tools_output_gets_its_own_generation_prompt():
+    """The generation prompt was taken once, from the last turn, and given to every turn: a middle turn after a
+    tool's output (first and last after users' turns, the only ones checked) got '<|Assistant|>' the template does
+    not write there (a third review)."""
+    from axk1.posttrain.chat_prompts import TurnPrompts
+    from axk1.text.chat_template import render_template
+
+    class Codec:
+        def render_history(self, messages, generation=True, **kw):
+            return render_template(_TOOL_ENDING, {"messages": messages, "add_generation_prompt": generation, **kw}, "t")
+
+    messages = [{"role": "user", "content": "u0"}, {"role": "assistant", "content": "a0"},
+                {"role": "user", "content": "u1"}, {"role": "assistant", "content": "c1"},
+                {"role": "tool", "content": "r1"}, {"role": "assistant", "content": "a1"},
+                {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    prompts = TurnPrompts(Codec(), messages, [m["content"] for m in messages], turns, None)
+    for i in turns:
+        assert prompts.prompt(i, False) == prompts.exact(i, False), i
+    assert prompts.plans[False] is not None  # the linear rendering was used, not the full one
+    assert "<|tool_outputs_end|><|Assistant|>" not in prompts.prompt(5, False)

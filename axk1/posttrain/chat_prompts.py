@@ -36,7 +36,8 @@ class TurnPrompts:
         self.codec, self.turns = codec, turns
         self.history = [history_message(m, a) for m, a in zip(messages, answers)]
         self.extra = {"tools": tools} if tools else {}  # only when some: a template may test `tools is defined`
-        self.plans: dict[bool, tuple[str, dict[int, int], str] | None] = {}  # thinking -> (history, offsets, suffix)
+        self.plans: dict[bool, tuple[str, dict[int, int], dict[int, str]] | None] = {}  # thinking -> (history,
+        # where each turn's prompt ends in it, the text each turn's generation prompt adds)
 
     def render(self, messages: list[dict], generation: bool, thinking: bool) -> str:
         return self.codec.render_history(messages, generation, enable_thinking=thinking, **self.extra)
@@ -51,12 +52,20 @@ class TurnPrompts:
         plan = self.plans[thinking]
         if plan is None or i not in plan[1]:
             return self.exact(i, thinking)
-        text, offsets, suffix = plan
-        return in_mode(text[:offsets[i]] + suffix, thinking)
+        text, offsets, suffixes = plan
+        return in_mode(text[:offsets[i]] + suffixes[i], thinking)
 
-    def _plan(self, thinking: bool) -> tuple[str, dict[int, int], str] | None:
-        """The history before the last turn rendered once, where each turn's prompt ends in it, and the text the
-        generation prompt adds; None when the template does not render so for this row."""
+    def _suffix(self, turn: int, thinking: bool) -> str | None:
+        """The text the generation prompt adds after the message before `turn`, from that message rendered alone
+        with and without it: a template may add another after a tool's output than after a user's turn (DeepSeek
+        V3/R1's close the tool outputs and write no assistant tag), so each turn has its own (a third review)."""
+        window = self.history[turn - 1:turn]
+        bare, prompted = self.render(window, False, thinking), self.render(window, True, thinking)
+        return prompted[len(bare):] if prompted.startswith(bare) else None
+
+    def _plan(self, thinking: bool) -> tuple[str, dict[int, int], dict[int, str]] | None:
+        """The history before the last turn rendered once, where each turn's prompt ends in it, and the text each
+        turn's generation prompt adds; None when the template does not render so for this row."""
         turns = sorted(self.turns)
         try:
             pieces = [self.render(self.history[:turns[0]], False, thinking)]
@@ -73,14 +82,14 @@ class TurnPrompts:
                 pieces.append(both[len(before):])
                 offsets[following] = offsets[turn] + len(pieces[-1])
             text = self.render(self.history[:turns[-1]], False, thinking)
-            full = self.render(self.history[:turns[-1]], True, thinking)
+            suffixes = {turn: self._suffix(turn, thinking) if turn else None for turn in turns}
         except (ValueError, TypeError):  # a template refusing a window (a conversation must start with a user turn)
             return None
-        if "".join(pieces) != text or not full.startswith(text):
+        if "".join(pieces) != text or None in suffixes.values():
             return None
-        plan = (text, offsets, full[len(text):])
+        plan = (text, offsets, suffixes)
         for i in (turns[0], turns[-1]):  # the ends checked against the template's own prompt
-            if in_mode(text[:offsets[i]] + plan[2], thinking) != self.exact(i, thinking):
+            if in_mode(text[:offsets[i]] + suffixes[i], thinking) != self.exact(i, thinking):
                 return None
         return plan
 
