@@ -62,6 +62,10 @@ def parse_json(text: str | bytes, parse_float=None) -> Any:
         at = "" if e.msg.endswith(" at") else " at"  # "Unterminated string starting at" names its own place
         raise JsonError(f"{e.msg}{at} {where}") from None
     except UnicodeDecodeError as e:
+        if text[:2] in (b"\xff\xfe", b"\xfe\xff") or text[:4] == b"\x00\x00\xfe\xff":  # a UTF-16/32 byte-order
+            # mark (UTF-16: Windows PowerShell's default)
+            wide = "UTF-32" if text[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff") else "UTF-16"
+            raise JsonError(f"{wide} text, not UTF-8: convert it with `iconv -f {wide} -t UTF-8`") from None
         raise JsonError(f"not UTF-8 text (byte {e.start})") from None
     except ValueError as e:  # an integer past Python's int-from-string digit limit
         raise JsonError(str(e)) from None

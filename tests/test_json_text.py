@@ -130,7 +130,10 @@ def test_bytes_are_read_as_utf8_never_guessed_as_utf16():
         with pytest.raises(JsonError):
             parse_json('{"id": 1}'.encode(encoding))
     for encoding in ("utf-16", "utf-32"):  # with a byte-order mark, which is not UTF-8
-        with pytest.raises(JsonError, match=r"not UTF-8 text \(byte 0\)"):
+        with pytest.raises(JsonError, match=r"not UTF-8"):
             parse_json('{"id": 1}'.encode(encoding))
+    # a UTF-16 file with its mark (a settings.json PowerShell wrote, which loaded before) says how to convert it
+    with pytest.raises(JsonError, match=r"UTF-16 text, not UTF-8: convert it with `iconv -f UTF-16 -t UTF-8`"):
+        parse_json('{"id": 1}'.encode("utf-16"))
     assert parse_json(b'\xef\xbb\xbf{"id": 1}') == {"id": 1}
     assert parse_json('{"가": "나"}'.encode()) == {"가": "나"}
