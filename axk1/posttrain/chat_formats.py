@@ -141,8 +141,7 @@ def refuse_not_text(path: Path, head: bytes, what: str, accepted: str = ACCEPTED
     """A file whose text (`head`: its first HEAD bytes, decompressed) is not UTF-8 JSON would be one "invalid utf-8"
     or "invalid json" row a line, or worse some rows read and the rest lost: refused whole, naming the file (`what`
     it is: "chat data", "the task file") and the fix. The chat and the task readers call it."""
-    # a tar's rows would be read between its headers, and the headers' lines lost; the whole magic (POSIX "ustar\0",
-    # GNU "ustar  "): five bytes alone matched a Spanish row ("gustaría", "ajustar") at byte 257
+    # a tar's rows would be read between its headers, the headers' lines lost; its whole magic: "ustar" alone is Spanish
     if head[257:263] in (b"ustar\x00", b"ustar "):
         raise ValueError(f"{what} {path} is a tar archive: extract it (`tar -xf {path}`) and give the JSON Lines "
                          "files inside")
