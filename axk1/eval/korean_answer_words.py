@@ -14,7 +14,9 @@ NUMBER_WORD = r"(?:십|백|천|만|억|조(?!각)|분의)"
 # ... or a multiple, a power or a possessive (70배: 70 times; 70제곱, 70승; 70의 제곱, 70의 배수)
 MULTIPLE = r"(?:배|세제곱|제곱|승|의)"
 # ... or a bound, a range or an estimate (70 이상: 70 or more; 70보다 큰: greater than 70; 70까지; 70 정도)
-BOUND = r"(?:이상|이하|미만|초과|보다|까지|부터|에서|정도|쯤|가량|남짓|내외|안팎)"
+# An estimate written after the number (70 정도, 70쯤, 70가량: "about 70"), one of the bounds
+KOREAN_ESTIMATE = r"(?:정도|쯤|가량|남짓|내외|안팎)"
+BOUND = rf"(?:이상|이하|미만|초과|보다|까지|부터|에서|{KOREAN_ESTIMATE})"
 # ... or a second value joined to it (70과 71, 70 또는 71); `70과 같다` ("equals 70") is 70
 JOINED = r"(?:[과와](?![ \t]*같)|또는|혹은|이나|이거나|거나|및|아니면)"
 # ... or an operation on it (70 더하기 1, 70을 더하면, 70으로 나눈 나머지, 70에 1을 더하면)

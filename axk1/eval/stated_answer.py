@@ -6,9 +6,11 @@ the same labels for one integer and refuses anything else. The labels, their cla
 retractions are that module's (docs/evaluation.md, "AIME 2025": its Grading paragraph), so the two graders read a
 reply alike; only what is read after the label differs: here the clause as written, for the exact grader to compare
 (a comma in brackets does not end it), and only a label no last line overrides by stating an answer by itself (the
-exact grader's fallback is the last line, where the evaluation's is the last number). After a retraction this reward
-is stricter than the evaluation: a hedged replacement is no answer (HEDGED_BEFORE, ADVERB_HEDGE), and a word answer is read after
-its copula ("It's Tokyo.": WORD_AFTER_COPULA).
+exact grader's fallback is the last line, where the evaluation's is the last number). This reward is stricter
+than the evaluation on hedges: a label hedged before it in its clause ("Maybe the answer is 48.") and a hedged
+replacement after a retraction are no answer (HEDGES), and after a retraction a word answer is read after its copula
+("It's Tokyo.": WORD_AFTER_COPULA). A closing pleasantry after the answer ("Thank you!") is never read as one
+(without_sign_off).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import re
 from typing import Callable
 
 from axk1.eval.integer_answer import as_seen
-from axk1.eval.korean_answer_words import CLOSING_ENDING, KOREAN_HEDGE, KOREAN_HEDGE_ADVERB, KOREAN_HEDGE_AFTER
+from axk1.eval.korean_answer_words import (CLOSING_ENDING, KOREAN_ESTIMATE, KOREAN_HEDGE, KOREAN_HEDGE_ADVERB,
+                                           KOREAN_HEDGE_AFTER, NOT_BUT)
 from axk1.eval.unboxed_answer import (DOUBT_AFTER, HEDGE_ADVERB, HEDGE_DEGREE, KOREAN_HEDGE_IN, LABEL_TO_ANSWER,
                                       LABEL_WORDS, MATH_DELIMITER, NUMBER, QUALIFIER, SENTENCE, SPAN,
                                       label_retraction, last_label, last_token, named_over_negated)
@@ -34,6 +37,20 @@ ASIDE_AFTER = re.compile(r"[ \t]*,[ \t]*(?i:obviously|clearly|of[ \t]+course|ind
 # A Korean copula closing the clause (`43이다`, `서울입니다`) is no part of the answer; `임` alone only after a
 # non-Hangul character (`43임`), since it also ends words (`모임`)
 KOREAN_ENDING = re.compile(rf"{CLOSING_ENDING}$")
+# A closing pleasantry ("Thank you!", "Hope this helps.", "감사합니다.", "도움이 되었길 바랍니다."), a line or a last
+# sentence of its own, is no answer: it is taken off the reply's end before the answer is read (without_sign_off),
+# so "It's Tokyo.\n\nThank you" ends on "It's Tokyo.". Only the pleasantry and a few words of thanks after it
+# ("Thanks for asking!"): "Thanks to symmetry, it is 48." is no sign-off.
+PLEASANTRY = (r"thanks?|thank[ \t]+you|cheers|regards|best|good[ \t]+luck|(?:i[ \t]+)?hope[ \t]+(?:this|that|it)"
+              r"[ \t]+helps|enjoy|happy[ \t]+[a-z]+")
+KOREAN_THANKS = r"감사합니다|고맙습니다"
+KOREAN_PLEASANTRY = rf"{KOREAN_THANKS}|도움이[ \t]*되"  # a line starting so follows an answer (FOLLOWS_AN_ANSWER)
+# ... and one of these is a whole sign-off: "도움이 되었길 바랍니다", "도움이 됐으면 좋겠어요"; not "도움이 되는 답은 서울"
+KOREAN_SIGN_OFF = rf"{KOREAN_THANKS}|도움이[ \t]*(?:되(?:었|셨)?|됐)(?:길|기를|으면)[가-힣 \t]{{0,10}}"
+SIGN_OFF_LIMIT = 80  # characters: a sign-off is short, and a long line is never matched against SIGN_OFF
+SIGN_OFF = re.compile(rf"[*_ \t]*(?:(?i:(?:{PLEASANTRY})(?:[ \t]+(?:so|very|much|you|for|your|the|this|that|it|all|a"
+                      r"|lot|asking|reading|question|help|time|and|good|luck|great|day|in|advance)(?![A-Za-z]))*)"
+                      rf"|{KOREAN_SIGN_OFF})[\W_]*")
 # A later line that states an answer by itself overrides the label ("43", "Tokyo", "**42**", "(B)"): short, no sentence
 # end, none of the lines that only follow an answer (an end mark, a bullet, a table row, a fence, a "Note:" line,
 # an aside in brackets, a sign-off, a working line with `=`, a sentence of several words)
@@ -45,9 +62,8 @@ FOLLOWS_AN_ANSWER = re.compile(
     r"[-*+•>|][ \t]|\||[0-9]+[.)][ \t]|#+[ \t]"  # a bullet, a quote, a table row, a numbered item, a heading
     r"|[^\W\d_][^\n:]{0,30}:(?:\s|$)"  # a label of its own: "Note: ...", "Source: ...", "검산: ..."
     r"|\([^)]*[^\W\d_]{2}"  # an aside in brackets: "(capital of France)"; "(B)" and "(1, 2)" are answers
-    r"|(?i:thanks?|thank[ \t]+you|cheers|regards|best|good[ \t]+luck|hope[ \t]+(?:this|it)[ \t]+helps"
-    r"|enjoy|happy[ \t]+[a-z]+|references|sources?|therefore|thus|hence|so)(?![A-Za-z])"  # a sign-off, a heading
-    r"|감사합니다|고맙습니다|도움이[ \t]*되"  # word or a connective ("Therefore, 42") that restates it; Korean sign-offs
+    rf"|(?i:{PLEASANTRY}|references|sources?|therefore|thus|hence|so)(?![A-Za-z])"  # a sign-off, a heading word
+    rf"|{KOREAN_PLEASANTRY}"  # or a connective ("Therefore, 42") that restates it; Korean sign-offs
     r"|.*(?i:verified|checked)|.*(?:확인|검산)[ \t]*완료"  # a check reported ("Answer verified ✅", "검산 완료")
     r"|.*=")
 # A label that states nothing but points elsewhere ("The answer is below.", "Answer: see below", "The answer is as
@@ -68,27 +84,46 @@ TAIL = 400
 # The RL reward's own rule (not the evaluation's, which reads what follows a retraction by its last-number rule and
 # so takes any hedge): a retracted answer's replacement hedged as a label's answer would be ("It is probably 48.",
 # "maybe 48", "It's about 48.", "48, probably.", "48?", "아마 48이다", "48일 수도 있다") earns nothing, as "The
-# answer is probably 48" does not; else retracting a firm answer would be the way around that rule. Only a hedge on
-# the value counts, in its clause: a hedge word right before it ("probably 48", "is about 48"), "either 47 or" before
-# it, a doubt after it (DOUBT_AFTER), a Korean hedge word ending right before it ("아마 48", "추정값은 48") or a
-# Korean hedge after it ("48일 수도 있다", "48인 것 같다"); and a sentence adverb anywhere before it in its clause
-# (ADVERB_HEDGE: "It should probably be 48", "Maybe we get 48", "Possibly the sum becomes 48", "아마 다시 계산하면
-# 48이다"), as a sentence adverb hedges the whole statement.
-# A bound right before the value ("at least 48", "around 48", "최소 48") is no answer, as after a label (QUALIFIER):
-# it says where the value lies, not what it is. The same words elsewhere in the sentence modify something else:
-# "with at least one element is 48", "around the table gives 48", "최소 비용은 48" state 48.
-HEDGE_WORD = rf"(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB}|{HEDGE_DEGREE})(?![A-Za-z'’]))"
-HEDGED_BEFORE = re.compile(rf"(?:{HEDGE_WORD}"
-                           r"|(?i:(?<![A-Za-z])either[ \t]+[^\s,;]+[ \t]+or))[ \t*$]*$"  # "either 47 or 48"
-                           rf"|{KOREAN_HEDGE}[가-힣]*[ \t*$]*$")
-# A sentence adverb (HEDGE_ADVERB; Korean 아마, 어쩌면, 혹시) hedges what its clause goes on to state, to a clause it
-# starts ("I probably forgot the carry so it is 48": CLAUSE_WORD) or a comma; one alone before a comma is still the
-# sentence's ("Probably, it is 48.", "아마, 48이다": LONE_ADVERB). "likely" after "the most"/"a more"/"equally" is
-# an adjective on a noun, no hedge (LIKELY_ADJECTIVE), as "likely"/"possibly" after a determiner or "of" ("the count
-# of likely outcomes", "the possibly repeated cases") or before a hyphen ("possibly-equal"); "and"/"then" start
-# another clause ("I probably forgot the carry and redoing it gives 48"). "The most likely sum is 48." states 48,
-# as does "Either way it is 48." (a degree word, HEDGE_DEGREE, hedges only the value right after it)
-SENTENCE_ADVERB = rf"(?:(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})(?![A-Za-z'’]))|{KOREAN_HEDGE_ADVERB})"
+# answer is probably 48" does not; else retracting a firm answer would be the way around that rule. A label is
+# hedged by what its clause says before it the same way ("Maybe the answer is 48.", "I think the answer is 48",
+# "아마 정답은 48이다": _hedged_statement), where the evaluation reads only the label's own words (QUALIFIER).
+# Only a hedge on the value counts, each kind where HEDGES says; the same words elsewhere in the sentence modify
+# something else: "with at least one element is 48", "around the table gives 48", "최소 비용은 48" state 48.
+HEDGES = {
+    # anywhere before the value in its clause, as a sentence adverb hedges the whole statement ("Maybe it is 48",
+    # "It should probably be 48", "아마 다시 계산하면 48이다"), and an opinion given as the reply's own ("I guess it
+    # is 48", "I think the answer might be 48"; not "I think about it again: it is 48"): ADVERB_HEDGE, LONE_ADVERB
+    "statement": (rf"(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB})(?![A-Za-z'’]))|{KOREAN_HEDGE_ADVERB}"
+                  r"|(?<![A-Za-z])I[ \t]+(?i:think|guess|believe|suppose)(?![A-Za-z'’])"
+                  r"(?![ \t]+(?i:about|through|over|of|back)(?![A-Za-z]))"),
+    # anywhere before the value in its sentence: a Korean concession on a doubt ("확실하지 않지만 48이다")
+    "concession": rf"(?:{KOREAN_HEDGE_AFTER})[가-힣]*지만",
+    # right before the value: a hedge or degree word ("probably 48", "is about 48", "at least 48": a bound says where
+    # the value lies, not what it is, as after a label), a modal ("It might be 48"), "either 47 or", a Korean hedge
+    # word ending there ("아마 48", "추정값은 48", "최소 48")
+    "right_before": (rf"(?:(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB}|{HEDGE_DEGREE}|(?:might|may|could)[ \t]+be)"
+                     r"(?![A-Za-z'’]))|(?i:(?<![A-Za-z])either[ \t]+[^\s,;]+[ \t]+or))[ \t*$]*$"
+                     rf"|{KOREAN_HEDGE}[가-힣]*[ \t*$]*$"),
+    # right after the value, a counter allowed: a Korean estimate ("48 정도입니다", "48쯤이다", "48개 정도")
+    "right_after": rf"[ \t*$]*(?:[가-힣]{{1,2}}[ \t]*)??{KOREAN_ESTIMATE}",
+    # after it in its sentence: a Korean hedge ("48일 수도 있다", "48인 것 같다", "48이지만 확실하지 않다"); the English
+    # doubts after a value are the evaluation's (DOUBT_AFTER: "48, probably.", "48?")
+    "after": rf"{KOREAN_HEDGE_AFTER}|{KOREAN_HEDGE_ADVERB}",
+}
+HEDGE_WORD = rf"(?i:(?<![A-Za-z])(?:{HEDGE_ADVERB}|{HEDGE_DEGREE})(?![A-Za-z'’]))"  # "It's probably Tokyo."
+HEDGED_BEFORE = re.compile(HEDGES["right_before"])
+CONCESSION = re.compile(HEDGES["concession"])
+ESTIMATE_AFTER = re.compile(HEDGES["right_after"])
+NUMBER_ESTIMATE = re.compile(rf"(?<=[0-9]){HEDGES['right_after']}")  # in a label's clause: "정답은 48 정도입니다"
+KOREAN_HEDGED_AFTER = re.compile(HEDGES["after"])
+# A statement hedge reaches to a clause it starts ("I probably forgot the carry so it is 48": CLAUSE_WORD) or a
+# comma; one alone before a comma is still the sentence's ("Probably, it is 48.", "아마, 48이다": LONE_ADVERB).
+# "likely" after "the most"/"a more"/"equally" is an adjective on a noun, no hedge (LIKELY_ADJECTIVE), as
+# "likely"/"possibly" after a determiner or "of" ("the count of likely outcomes", "the possibly repeated cases") or
+# before a hyphen ("possibly-equal"); "and"/"then" start another clause ("I probably forgot the carry and redoing it
+# gives 48"). "The most likely sum is 48." states 48, as does "Either way it is 48." (a degree word hedges only the
+# value right after it)
+SENTENCE_ADVERB = rf"(?:{HEDGES['statement']})"
 LIKELY_ADJECTIVE = re.compile(r"(?i:(?<![A-Za-z])(?:(?:(?:the|an?)[ \t]+(?:most|more|less|least)|equally)[ \t]+likely"
                               r"(?![A-Za-z])|(?:the|an?|of|all|both|any|some|these|those|its|their)[ \t]+"
                               r"(?:likely|possibly)[ \t]+(?=[a-z])|(?:likely|possibly)-))")
@@ -97,16 +132,17 @@ CLAUSE_WORD = (r"(?i:(?<![A-Za-z])(?:because|since|which|who|whom|whose|where|wh
 ADVERB_HEDGE = re.compile(rf"{SENTENCE_ADVERB}(?:(?!{CLAUSE_WORD})[^,;:])*$")
 LONE_ADVERB = re.compile(rf"(?:^|[,;:])[ \t]*(?i:(?:so|well|then|now|and|but|oh|hmm)[ \t]+)?"
                          rf"(?i:most[ \t]+)?{SENTENCE_ADVERB}[ \t]*,[ \t]*$")
-KOREAN_HEDGED_AFTER = re.compile(rf"{KOREAN_HEDGE_AFTER}|{KOREAN_HEDGE_ADVERB}")
 # After a retraction, a word answer (the caller's gold has no digit) is read from a last sentence that is a copula and
 # the value, a negated alternative allowed ("It's Tokyo.", "The capital of Japan is Tokyo.", "So it is Tokyo, not
-# Kyoto.", "수도는 도쿄입니다."); any other last sentence ("It's Tokyo, I think.") is compared whole, as before
+# Kyoto.", "수도는 도쿄입니다.", "서울이 아니라 도쿄입니다."); any other last sentence ("It's Tokyo, I think.") is
+# compared whole, as before
 WORD_AFTER_COPULA = re.compile(
     r"(?i:(?:(?:so|then|thus|hence|therefore|actually|no|oh|hmm|ok|okay|well)[ \t]*,?[ \t]+)*"
     r"(?:it|that|this|the[ \t]+[a-z]+(?:[ \t]+[a-z]+){0,3})(?:['’]s|[ \t]+(?:is|was|should[ \t]+be|must[ \t]+be)))"
     r"[ \t]+[*$]*(?P<value>[^\s.!?,;:*$][^.!?,;:*$\n]{0,60}?)[*$]*"
     r"(?:[ \t]*,?[ \t]*(?i:not|rather[ \t]+than|instead[ \t]+of)[ \t]+[^.!?,;\n]{1,60})?[ \t]*[.!]?"
-    r"|(?:[^\s.!?]{1,20}(?:은|는)[ \t]+)?(?P<korean>[^\s.!?]{1,30}?)(?:입니다|이다)[.!]?")
+    r"|(?:[^\s.!?]{1,20}(?:은|는)[ \t]+)?(?:[^\s.!?]{1,20}?" + NOT_BUT + r")?"  # "서울이 아니라 도쿄입니다"
+    r"(?P<korean>[^\s.!?]{1,30}?)(?:입니다|이다)[.!]?")
 _OPENING, _CLOSING = "([{", ")]}"
 
 
@@ -141,6 +177,20 @@ def as_written(answer: str) -> str:
     return MATH_DELIMITER.sub("", answer).strip().rstrip("✓✔✅ \t").strip().strip("*").strip()
 
 
+def without_sign_off(text: str) -> str:
+    """`text` without the closing pleasantries (SIGN_OFF) that end it, each a line or a last sentence of its own:
+    "It's Tokyo.\n\nThank you" is "It's Tokyo."; a reply that is nothing else is empty. Only its last lines are
+    read, so a long reply is not scanned again."""
+    for _ in range(4):  # a pleasantry or two ("Thanks!\nHope this helps."); more is no sign-off
+        text = text.rstrip()
+        line = text[max(text.rfind("\n") + 1, len(text) - SIGN_OFF_LIMIT - 1):]  # a longer line is none
+        last = re.split(r"(?<=[.!?])[ \t]+", line)[-1]
+        if len(last) > SIGN_OFF_LIMIT or not SIGN_OFF.fullmatch(last):
+            break
+        text = text[:len(text) - len(last)]
+    return text
+
+
 def _answer_line(line: str) -> bool:
     """Whether a line states an answer by itself ("43", "**Tokyo**", "$x^2$", "(B)"), rather than following one; a
     value alone, with a full stop or as `x = 42` ("... With the carry we get\n\n42."), is one too."""
@@ -162,18 +212,37 @@ def _restated_after(text: str, at: int) -> bool:
     return bool(later) and not later[-1].startswith(FENCE) and _answer_line(later[-1])
 
 
-def _hedged(text: str, start: int, end: int) -> str | None:
-    """The sentence of `text` holding the value text[start:end] when it hedges the value (HEDGED_BEFORE or a sentence
-    adverb, ADVERB_HEDGE or LONE_ADVERB, in its clause; DOUBT_AFTER, KOREAN_HEDGED_AFTER after it); None where it
-    does not."""
-    sentence_start = max(text.rfind(c, max(0, start - 300), start) for c in ".!?\n") + 1
-    clause_start = max(sentence_start, max(text.rfind(c, sentence_start, start) for c in ",;:") + 1)
-    sentence = text[sentence_start:start] + SENTENCE.match(text, start).group(0)
-    after = sentence[end - sentence_start:]
+def _starts(text: str, start: int) -> tuple[int, int]:
+    """Where the sentence and the clause holding text[start] start (after `.`, `!`, `?` or a line's end; after `,`,
+    `;` or `:`), looked for in the 300 characters before it only, so a long run of words is not read again for
+    each value."""
+    window = max(0, start - 300)
+    sentence_start = max(max(text.rfind(c, window, start) for c in ".!?\n") + 1, window)
+    return sentence_start, max(sentence_start, max(text.rfind(c, sentence_start, start) for c in ",;:") + 1)
+
+
+def _hedged_statement(text: str, start: int) -> int | None:
+    """Where the sentence holding text[start] starts when what it states from there on is hedged before it: a
+    statement hedge (HEDGES) in the clause before (ADVERB_HEDGE) or alone before a comma (LONE_ADVERB), or a Korean
+    concession (CONCESSION) in the sentence before; None where it is not."""
+    sentence_start, clause_start = _starts(text, start)
     before = LIKELY_ADJECTIVE.sub("", text[clause_start:start])
     lead = LIKELY_ADJECTIVE.sub("", text[sentence_start:clause_start])  # the clauses before the value's
-    adverb = ADVERB_HEDGE.search(before) or (LONE_ADVERB.search(lead) and not re.search(CLAUSE_WORD, before))
-    if (adverb or HEDGED_BEFORE.search(text, clause_start, start) or KOREAN_HEDGED_AFTER.search(after)
+    if (ADVERB_HEDGE.search(before) or (LONE_ADVERB.search(lead) and not re.search(CLAUSE_WORD, before))
+            or CONCESSION.search(text, sentence_start, start)):
+        return sentence_start
+    return None
+
+
+def _hedged(text: str, start: int, end: int) -> str | None:
+    """The sentence of `text` holding the value text[start:end] when it hedges the value (HEDGES: a statement hedge
+    or concession before it, _hedged_statement; a hedge right before it, HEDGED_BEFORE, or right after it,
+    ESTIMATE_AFTER; a doubt after it, DOUBT_AFTER, KOREAN_HEDGED_AFTER); None where it does not."""
+    sentence_start, clause_start = _starts(text, start)
+    sentence = text[sentence_start:start] + SENTENCE.match(text, start).group(0)
+    after = sentence[end - sentence_start:]
+    if (_hedged_statement(text, start) is not None or HEDGED_BEFORE.search(text, clause_start, start)
+            or ESTIMATE_AFTER.match(text, end) or KOREAN_HEDGED_AFTER.search(after)
             or DOUBT_AFTER.search(sentence, start - sentence_start + max(0, end - start - 1))):
         return sentence.strip()
     return None
@@ -230,7 +299,7 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None,
     ("... actually it is 43.\n43"; an explanation, list or sign-off after the label does not: _answer_line) or it
     introduces what follows ("The answer is as follows:"): the caller then reads the reply by its own rule, its last
     line."""
-    text = as_seen(text)
+    text = without_sign_off(as_seen(text))
     label = last_label(text)
     if label is None:
         return None
@@ -243,8 +312,12 @@ def stated_answer(text: str, accepts: Callable[[str], bool] | None = None,
     end, stated = _clause(text, at)
     if not stated or text.startswith(":", end) or STATES_NOTHING.match(stated):
         return None
+    hedged_from = _hedged_statement(text, label.start())  # "Maybe the answer is 48.", "I think the answer is 48."
+    if hedged_from is not None:
+        return None, f"hedged: {as_written(text[hedged_from:end])[:80]}"
     words = LABEL_WORDS.match(text, at)
-    if KOREAN_HEDGE_IN.search(text[at:end]) or (words and QUALIFIER.search(words.group(0))):
+    if (KOREAN_HEDGE_IN.search(text[at:end]) or NUMBER_ESTIMATE.search(text, at, end)
+            or (words and QUALIFIER.search(words.group(0)))):
         return None, f"hedged: {stated[:80]}"
     if words and words.group(0).islower():  # "The answer is therefore 43": the number, as the evaluation reads it
         at = words.end()  # ("New York 2024" keeps its capitalised words)

@@ -4,9 +4,9 @@ The answer is read after the think block: the last \\boxed{}'s content if there 
 label states ("The answer is 43.", "Final answer: Tokyo", "답은 43이다.": eval/stated_answer.py, the evaluation's
 labels, hedges and retractions; a hedged, doubted or listed one is wrong, and so is one hedged after a retraction;
 a last line stating an answer by itself wins, an explanation after the label does not), else the last non-empty
-line without `$` or `**`; a choice read with its text ("(B) 12") is its letter for a one-letter task answer and its
-text for any other. It is right when,
-in this order:
+line without `$` or `**` (a closing pleasantry, "Thank you!" or "감사합니다.", is never that line nor the answer);
+a choice read with its text ("(B) 12") is its letter for a one-letter task answer and its text for any other. It is
+right when, in this order:
 1. as text it equals the task's answer, both with `\\text{}`-like wrappers and `$` taken off and normalised
    (normalise_text: NFKC, case-folded, whitespace collapsed; punctuation counts, "Paris." is not "Paris");
 2. both read as plain numbers (integers or decimals with optional digit-group commas, `a/b`, `\\frac{a}{b}`,
@@ -43,7 +43,7 @@ from fractions import Fraction
 from axk1.eval.integer_answer import WRAPPER, several_answers
 from axk1.eval.math_grader import last_boxed
 from axk1.eval.math_verify_client import math_verify_worker
-from axk1.eval.stated_answer import as_written, stated_answer
+from axk1.eval.stated_answer import as_written, stated_answer, without_sign_off
 from axk1.text.reasoning import split_reasoning
 
 MAX_VERIFIED = 200  # characters of an answer (and of the task's) that math-verify is asked about
@@ -167,7 +167,8 @@ def read_answer(text: str, thinking: bool, gold: str | None = None) -> tuple[str
     evaluation's reading of "The answer is 43." and "답은 43이다.", hedges and retractions alike); else the last
     non-empty line, its math delimiters and markdown emphasis taken off. (None, None) where there is none. A
     bracketed letter, "(B)", is that letter when the gold is one letter; a choice with its text ("(B) 12", "B) 12")
-    is its letter for such a gold and its text for any other ("12"), unless the gold is written as a choice. A gold
+    is its letter for such a gold and its text for any other ("12"), unless the gold is written as a choice; a
+    closing pleasantry ("Thank you!") is no last line (without_sign_off). A gold
     that is a word or short phrase has a word read after a retraction's copula ("It's Tokyo.": stated_answer). A `gold` holding a comma ("Tokyo, Japan",
     "Washington, D.C.") may match the labelled sentence whole, which otherwise reads as a list."""
     part = split_reasoning(text, thinking).answer or ""
@@ -177,8 +178,8 @@ def read_answer(text: str, thinking: bool, gold: str | None = None) -> tuple[str
     accepts = (lambda form: exact_match(form, gold)) if gold is not None and "," in gold else None
     words = gold is not None and _WORD_GOLD.fullmatch(gold.strip()) is not None and len(gold.split()) <= 4
     stated = stated_answer(part, accepts, words)
-    if stated is None:  # the last line, as a label's clause is read: "**42**" and "$42$" state 42
-        lines = [line for line in part.splitlines() if line.strip()]
+    if stated is None:  # the last line, as a label's clause is read: "**42**" and "$42$" state 42; not a sign-off
+        lines = [line for line in without_sign_off(part).splitlines() if line.strip()]
         stated = (as_written(lines[-1]) or None) if lines else None, None
     raw, refused = stated
     if raw is None or gold is None:
