@@ -162,6 +162,7 @@ def run_demo(output: Path, steps: int | None = None, progress: bool = True, post
 def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, web: str | Path | None) -> dict:
     from axk1.checkpoint.export import export_checkpoint
     from axk1.checkpoint.hf import load_model
+    from axk1.checkpoint.run_lock import exporting_lock
     from axk1.config import ModelConfig
     from axk1.infer.generate import generate
     from axk1.params import count_parameters, format_table
@@ -188,7 +189,9 @@ def _run_demo(output: Path, steps: int | None, progress: bool, posttrain: bool, 
     timings["train"] = time.perf_counter() - t
 
     t = _step("4. export to the Hugging Face layout, with the tokenizer")
-    model_dir = export_checkpoint(checkpoints, output / "model", tokenizer=output / "data" / "tokenizer")
+    # locked as `axk1 export` locks it: one into output/model now would lose one of the two models
+    with exporting_lock(output / "model", "-o/--output folder (the demo exports into its model/ folder)"):
+        model_dir = export_checkpoint(checkpoints, output / "model", tokenizer=output / "data" / "tokenizer")
     for f in sorted(model_dir.iterdir()):
         print(f"  {f.name:<40}{f.stat().st_size / 1e6:>10.1f} MB")
     timings["export"] = time.perf_counter() - t

@@ -13,7 +13,9 @@ was (`from_strict`, `read_metrics_rows`). `has_surrogate` tests a string, and `j
 walk a decoded value, for the lone surrogates ("\\ud800") that JSON allows and no tokenizer or UTF-8 writer can encode;
 `reply_text` is the one reading of an OpenAI-style reply's content as text (synth's teacher, eval's openai backend).
 `json_digest` is the one sha256 of a JSON value (cache keys, content ids, provenance and resume digests).
-`without_bom` is the one removal of UTF-8 byte-order marks from a JSON Lines line (the data, chat and task readers).
+`without_bom` is the one removal of UTF-8 byte-order marks from a JSON Lines line (the data, chat and task readers);
+`wide_encoding` names a text in UTF-16 or UTF-32 by its first bytes, mark or none, and `wide_text` says how to convert
+it, for every reader of JSON (parse_json, the chat and task files' check of their first bytes).
 """
 
 from __future__ import annotations
@@ -48,6 +50,46 @@ def without_bom(line: bytes) -> bytes:
     return line
 
 
+# JSON text begins with an ASCII character (whitespace included) and holds no NUL byte in UTF-8, so the NULs in its
+# first four bytes tell UTF-16 and UTF-32 without a byte-order mark apart, and their byte order (RFC 4627, section 3):
+# iconv needs that said (`iconv -f UTF-16` without a mark takes the machine's own order; glibc: little-endian).
+_MARKS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
+          (b"\xff\xfe", "UTF-16"))
+_NULS = {(1, 1, 1, 0): "UTF-32BE", (0, 1, 1, 1): "UTF-32LE", (1, 0): "UTF-16BE", (0, 1): "UTF-16LE"}
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """The UTF-16 or UTF-32 that a JSON text starting with `head` (its first bytes; a line's, for JSON Lines) is in,
+    as iconv names it: "UTF-16" or "UTF-32" with a byte-order mark (iconv reads the mark), "UTF-16LE", "UTF-16BE",
+    "UTF-32LE" or "UTF-32BE" without one; None for anything else. A text that does not start as JSON does is UTF-16
+    still where a NUL is at most bytes of one parity (the second of each pair: little-endian). Exact for a file's
+    start; a later line of a little-endian file, cut at its newline, starts with that newline's NUL and looks
+    big-endian, so line readers ask of the first line (json_lines and read_json_file fail there;
+    chat_formats.refuse_not_text looks at the file's first bytes)."""
+    for mark, name in _MARKS:
+        if head.startswith(mark):
+            return name
+    nuls = tuple(int(b == 0) for b in head[:4])  # 1 where a NUL is
+    if wide := _NULS.get(nuls) or _NULS.get(nuls[:2]):  # UTF-32's four, else UTF-16's first two
+        return wide
+    head = head[:4096]  # the first bytes are enough, and keep this cheap on a whole file's
+    even, odd = head[::2].count(0), head[1::2].count(0)
+    if max(even, odd) >= max(len(head) // 4, 2) and min(even, odd) * 8 <= max(even, odd):
+        return "UTF-16LE" if odd > even else "UTF-16BE"
+    return None
+
+
+def wide_text(wide: str, path: str | Path | None = None) -> str:
+    """Why a text in `wide` (wide_encoding's name) is not read, and the command that converts it (the file `path`
+    into a .utf8 one beside it, where given): every reader of JSON says the same."""
+    bare = " without a byte-order mark" if wide.endswith(("LE", "BE")) else ""
+    convert = f"iconv -f {wide} -t UTF-8"
+    if path is not None:
+        path = Path(path)
+        convert += f" {path} > {path.with_suffix('.utf8' + path.suffix)}"
+    return f"{wide} text{bare}, not UTF-8: convert it with `{convert}`"
+
+
 def parse_json(text: str | bytes, parse_float=None) -> Any:
     """The value of a JSON text (bytes are read as UTF-8, a byte-order mark at the start dropped); JsonError when it
     is not one. `parse_float`: json.loads' hook for a number with a fraction or exponent (called with its text),
@@ -58,14 +100,17 @@ def parse_json(text: str | bytes, parse_float=None) -> Any:
     except RecursionError:
         raise JsonError("nested too deep") from None
     except json.JSONDecodeError as e:
+        # UTF-16 or UTF-32 without a byte-order mark decodes as UTF-8 where it is ASCII (each character beside NULs):
+        # it was a syntax error at column 1 ("Expecting property name"), not a word of the encoding
+        if wide := wide_encoding(text if isinstance(text, bytes) else bytes(c != "\x00" for c in text[:4])):
+            raise JsonError(wide_text(wide)) from None
         where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno}, column {e.colno}"
         at = "" if e.msg.endswith(" at") else " at"  # "Unterminated string starting at" names its own place
         raise JsonError(f"{e.msg}{at} {where}") from None
     except UnicodeDecodeError as e:
-        if text[:2] in (b"\xff\xfe", b"\xfe\xff") or text[:4] == b"\x00\x00\xfe\xff":  # a UTF-16/32 byte-order
-            # mark (UTF-16: Windows PowerShell's default)
-            wide = "UTF-32" if text[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff") else "UTF-16"
-            raise JsonError(f"{wide} text, not UTF-8: convert it with `iconv -f {wide} -t UTF-8`") from None
+        if wide := wide_encoding(text):  # a UTF-16/32 byte-order mark (UTF-16: Windows PowerShell's default), or
+            # UTF-16 without one holding other than ASCII
+            raise JsonError(wide_text(wide)) from None
         raise JsonError(f"not UTF-8 text (byte {e.start})") from None
     except ValueError as e:  # an integer past Python's int-from-string digit limit
         raise JsonError(str(e)) from None

@@ -192,6 +192,7 @@ def run_long_context_demo(output: Path, steps: tuple[int, int] = (1500, 100), tr
 def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
     from axk1.checkpoint.dcp import step_dir
     from axk1.checkpoint.export import export_checkpoint
+    from axk1.checkpoint.run_lock import exporting_lock
     from axk1.demo_stage import end_if_stopped
     from axk1.eval.tasks.passkey import heatmap
     from axk1.train.recipe import load_recipe
@@ -215,7 +216,10 @@ def _run(output: Path, steps: tuple[int, int], trials: int) -> dict:
         end_if_stopped(trainer.stopped_by, "training", verb="axk1 demo-long")
         models = {}
         for name, ckpt in (("A", step_dir(recipe.checkpointing.dir, steps[0])), ("C", recipe.checkpointing.dir)):
-            models[name] = export_checkpoint(ckpt, output / f"model-{name}")
+            # locked as `axk1 export` locks it: one into this folder now would lose one of the two models
+            with exporting_lock(output / f"model-{name}", f"-o/--output folder (the demo exports into its "
+                                f"model-{name}/ folder)"):
+                models[name] = export_checkpoint(ckpt, output / f"model-{name}")
             words.write_tokenizer(models[name])
     finally:
         trainer.release()

@@ -87,7 +87,7 @@ def test_a_second_export_into_a_folder_being_exported_is_refused(step, tmp_path,
         assert "exported" not in said.out
         error = said.err.strip()
         assert "\n" not in error and f"{out} is in use by another model export or merge (`axk1 export`, `axk1 " \
-            f"merge`) (process {first.pid} " in error
+            f"merge`, or the export at the end of `axk1 sft`, `axk1 rl` or a demo) (process {first.pid} " in error
         assert "two runs in one folder" in error and error.endswith("another OUT folder")
     stdout, stderr = ended
     assert stdout.strip().startswith(f"exported {step} to {out}")
@@ -108,7 +108,8 @@ def test_a_merge_into_a_folder_being_exported_is_refused(step, tmp_path, capsys)
         assert main(["merge", str(source), str(source), "-o", str(out)]) == 2
         error = capsys.readouterr().err.strip()
         assert "\n" not in error and error.startswith(f"axk1 merge: error: {out} is in use by another model export "
-                                                     f"or merge (`axk1 export`, `axk1 merge`) (process {first.pid} ")
+                                                     f"or merge (`axk1 export`, `axk1 merge`, or the export at the "
+                                                     f"end of `axk1 sft`, `axk1 rl` or a demo) (process {first.pid} ")
         assert error.endswith("another -o folder")
     assert ended[0].strip().startswith(f"exported {step} to {out}")
     assert not (out / "merge.json").exists()  # the export's model, not the merge's

@@ -93,16 +93,16 @@ def test_a_row_with_ustar_at_byte_257_is_no_tar(tmp_path):
     assert len(_chat_rows(path)) == 2
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])  # with its byte-order mark and without
-def test_a_utf16_task_file_is_refused_whole_with_the_iconv_command(tmp_path, encoding):
+@pytest.mark.parametrize("encoding, wide", [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE")])  # mark, and none
+def test_a_utf16_task_file_is_refused_whole_with_the_iconv_command(tmp_path, encoding, wide):
     """json.loads guessed UTF-16 from a line's bytes: some lines parsed, the others were each an error that did not
-    say the file's encoding was the matter."""
+    say the file's encoding was the matter. Without a mark the byte order is named (tests/test_json_wide_text.py)."""
     path = tmp_path / "tasks.jsonl"
     korean = {"prompt": "3 더하기 4는 얼마인가요?", "answer": "7", "lang": "ko"}  # not every other byte a NUL
     path.write_bytes(_lines([korean] + TASKS[:20]).decode().encode(encoding))
-    with pytest.raises(ValueError, match=rf"the task file {path} is UTF-16 text .*`iconv -f UTF-16 -t UTF-8 {path}"):
+    with pytest.raises(ValueError, match=rf"the task file {path} is {wide} text.*`iconv -f {wide} -t UTF-8 {path}"):
         read_tasks(path)
-    with pytest.raises(ValueError, match=rf"chat data {path} is UTF-16 text"):  # the chat reader's words, shared
+    with pytest.raises(ValueError, match=rf"chat data {path} is {wide} text"):  # the chat reader's words, shared
         _chat_rows(path)
 
 

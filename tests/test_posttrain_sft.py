@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from axk1.checkpoint.hf import load_model
+from axk1.checkpoint.run_lock import FolderInUse
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import load_chat_examples, render_examples
 from axk1.posttrain.overlap import build_overlap
@@ -21,7 +22,7 @@ import axk1.posttrain.sft as sft
 from axk1.posttrain.sft import ChatSampler, parse_sft_recipe, run_sft
 from axk1.train.loss import IGNORE_INDEX, training_loss
 from tests.serve_helpers import make_model_folder
-from tests.train_helpers import try_lock_from_another_process
+from tests.train_helpers import lock_held_elsewhere, try_lock_from_another_process
 
 
 def _rows(n: int) -> list[dict]:
@@ -185,6 +186,36 @@ def test_the_run_folder_stays_locked_until_the_export_is_written(folder, tmp_pat
     assert Path(run_sft(recipe)["model_dir"]).is_dir()
     assert len(seen) == 1 and seen[0].startswith(f"{run} is in use by another training run (process {os.getpid()} ")
     assert try_lock_from_another_process(run) == "taken"
+
+
+def test_the_model_folder_is_locked_as_axk1_export_locks_it(folder, tmp_path, monkeypatch):
+    """`axk1 sft` exported into [run] out_dir/model without the lock `axk1 export` takes on a model folder: an export
+    into it at the same time (or one started during training, which the run's export then replaced) lost one of the
+    two models, each saying it was done. The run takes that lock before it trains and holds it through its export:
+    refused in one line naming the holder and what to change, and an export started during its own is refused."""
+    data = _write(tmp_path / "c.jsonl", _rows(4))
+    model = tmp_path / "run" / "model"
+    with lock_held_elsewhere(model, model_folder=True) as export:
+        with pytest.raises(FolderInUse) as refused:
+            run_sft(parse_sft_recipe(_recipe(tmp_path, folder, data, max_steps=1), tmp_path))
+    error = str(refused.value)
+    assert "\n" not in error and error.startswith(f"{model} is in use by another model export or merge (`axk1 "
+                                                 f"export`, `axk1 merge`, ") and f"(process {export.pid} " in error
+    assert error.endswith("give this run another [run] out_dir (the model is exported to its model/ folder), or "
+                          "set [sft] export = false")
+    assert not (tmp_path / "run" / "checkpoints").exists() and not model.exists()  # refused before it trained
+    seen, real_export = [], sft.export_after_training
+
+    def export_now(*args, **kwargs):
+        seen.append(try_lock_from_another_process(model, model_folder=True))
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(sft, "export_after_training", export_now)
+    # the holder gone (killed: its lock file stays behind, taken over), the run goes ahead
+    assert Path(run_sft(parse_sft_recipe(_recipe(tmp_path, folder, data, max_steps=1), tmp_path))["model_dir"]) == model
+    assert len(seen) == 1 and seen[0].startswith(f"{model} is in use by another model export or merge ")
+    assert f"(process {os.getpid()} " in seen[0]
+    assert try_lock_from_another_process(model, model_folder=True) == "taken"
 
 
 def test_overlap_pairs_each_prompt_in_both_modes(tmp_path):

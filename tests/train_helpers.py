@@ -209,15 +209,17 @@ def strict_json_rows(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def try_lock_from_another_process(folder: Path) -> str:
-    """What a second run's lock on `folder` gets, from a process of its own (lockf locks are per process, so this
-    process could always take its own): "taken", or the FolderInUse message."""
+def try_lock_from_another_process(folder: Path, model_folder: bool = False) -> str:
+    """What a second run's lock on `folder` gets (`model_folder`: an `axk1 export` into `folder`), from a process of
+    its own (lockf locks are per process, so this process could always take its own): "taken", or the FolderInUse
+    message."""
     import os
     import subprocess
     import sys
 
-    probe = ("import sys\nfrom axk1.checkpoint.run_lock import FolderInUse, RunLock\ntry:\n    RunLock(sys.argv[1])\n"
-             "    print('taken')\nexcept FolderInUse as e:\n    print(e)\n")
+    take = "model_folder_lock(sys.argv[1], 'OUT')" if model_folder else "RunLock(sys.argv[1])"
+    probe = (f"import sys\nfrom axk1.checkpoint.run_lock import FolderInUse, RunLock, model_folder_lock\ntry:\n"
+             f"    {take}\n    print('taken')\nexcept FolderInUse as e:\n    print(e)\n")
     repo = str(Path(__file__).resolve().parents[1])
     proc = subprocess.run([sys.executable, "-c", probe, str(folder)], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, PYTHONPATH=repo))
@@ -225,28 +227,32 @@ def try_lock_from_another_process(folder: Path) -> str:
     return proc.stdout.strip()
 
 
-# A process that takes a run folder's lock (argv[1]), or a training run's locks on its output and checkpoints folders
-# (argv[1], argv[2]), says "locked" and holds them for two minutes or until killed.
+# A process that takes a run folder's lock (argv[1]), a training run's locks on its output and checkpoints folders
+# (argv[1], argv[2]), or the lock `axk1 export` takes on a model folder (--model, argv[2]), says "locked" and holds
+# them for two minutes or until killed.
 _LOCK_HOLDER = textwrap.dedent("""
     import sys, time
-    from axk1.checkpoint.run_lock import RunLock, run_locks
-    lock = RunLock(sys.argv[1]) if len(sys.argv) == 2 else run_locks(sys.argv[1], sys.argv[2], 0)
+    from axk1.checkpoint.run_lock import RunLock, model_folder_lock, run_locks
+    if sys.argv[1] == "--model":
+        lock = model_folder_lock(sys.argv[2], "OUT")
+    else:
+        lock = RunLock(sys.argv[1]) if len(sys.argv) == 2 else run_locks(sys.argv[1], sys.argv[2], 0)
     print("locked", flush=True)
     time.sleep(120)
 """)
 
 
 @contextlib.contextmanager
-def lock_held_elsewhere(folder: Path, checkpoints: Path | None = None):
+def lock_held_elsewhere(folder: Path, checkpoints: Path | None = None, model_folder: bool = False):
     """`folder`'s run lock (with `checkpoints`: a training run's locks on `folder` as its --out and on its
-    checkpoints folder) held by another process (a live training run, as a second one sees it) while the block
-    runs; yields that process (its pid is the one the refusal names), SIGKILLed at the end, as a lost node's would
-    be, so its lock file stays behind."""
+    checkpoints folder; with `model_folder`: the lock an `axk1 export` into `folder` takes) held by another process
+    (a live run, as a second one sees it) while the block runs; yields that process (its pid is the one the refusal
+    names), SIGKILLed at the end, as a lost node's would be, so its lock file stays behind."""
     import os
     import subprocess
     import sys
 
-    args = [str(folder)] + ([str(checkpoints)] if checkpoints is not None else [])
+    args = (["--model"] if model_folder else []) + [str(folder)] + ([str(checkpoints)] if checkpoints else [])
     holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, *args], stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
     try:

@@ -22,6 +22,7 @@ so between this run making it and opening its lock file in it is made again (`_o
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -218,15 +219,32 @@ def run_locks(out: str | Path, checkpoints: str | Path, rank: int, held: list[Ru
     return taken
 
 
-def model_folder_lock(out: str | Path, flag: str) -> RunLock:
-    """The run lock of a model folder that `axk1 export` or `axk1 merge` writes (`flag`: the option naming it). Two
-    of them into one folder both said they were done: the second renamed the first's staging folder aside as an
-    interrupted one's and deleted it, and one model was lost. The lock file lies beside the folder
-    (`.OUT.axk1-run.lock`), not in it: the model folder is replaced whole and holds only what transformers reads."""
+# what holds a model folder's lock, as a refused run is told: every axk1 command that writes a model folder
+MODEL_WRITERS = ("model export or merge (`axk1 export`, `axk1 merge`, or the export at the end of `axk1 sft`, "
+                 "`axk1 rl` or a demo)")
+
+
+def model_folder_lock(out: str | Path, flag: str, option: str | None = None) -> RunLock:
+    """The run lock of a model folder that `axk1 export` or `axk1 merge` writes (`flag`: the option naming it;
+    `option`: the advice's words where the flag names a folder above it). Two of them into one folder both said
+    they were done: the second renamed the first's staging folder aside as an interrupted one's and deleted it, and
+    one model was lost. The lock file lies beside the folder (`.OUT.axk1-run.lock`), not in it: the model folder is
+    replaced whole and holds only what transformers reads. `axk1 sft`, `axk1 rl` and the demos take it too
+    (exporting_lock): their export at the end replaces the folder the same way."""
     out = Path(out).absolute()  # "." has no name to put beside it
-    return RunLock(out.parent, flag=flag, job="model export or merge (`axk1 export`, `axk1 merge`)", file=out.name,
-                   kind="folder", harm="would each write a model and one would be lost (the second deletes the "
-                   "first's shards)")
+    return RunLock(out.parent, flag=flag, job=MODEL_WRITERS, file=out.name, kind="folder", option=option,
+                   harm="would each write a model and one would be lost (the second deletes the first's shards)")
+
+
+def exporting_lock(out: str | Path | None, option: str) -> contextlib.AbstractContextManager:
+    """model_folder_lock(out) for a run that ends by exporting a model into `out` (`axk1 sft`, `axk1 rl`, the
+    demos), on the launch's first rank only (the others write their shards into the staging folder it makes, as
+    `axk1 export`'s do); nothing where the run exports nothing (`out` None). Taken before the run trains and held
+    until its export is written: an `axk1 export` into the folder meanwhile would be overwritten at the end, and
+    one running at the end lost one of the two models. `option`: what the refusal tells to change."""
+    if out is None or process_rank() != 0:
+        return contextlib.nullcontext()
+    return model_folder_lock(out, flag="", option=option)
 
 
 def launch_id() -> str:

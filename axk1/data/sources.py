@@ -24,7 +24,7 @@ from axk1.compressed_file import open_bytes
 from axk1.data.failure import Failure, gave_nothing
 from axk1.data.launch_listing import launch_files
 from axk1.data.source_files import CODE_LANGUAGES, OTHER_EXAMPLES, list_files, relpath
-from axk1.json_text import JsonError, has_surrogate, parse_json, without_bom
+from axk1.json_text import JsonError, has_surrogate, parse_json, wide_encoding, wide_text, without_bom
 from axk1.text.korean import normalize_text, strip_controls
 
 SOURCE_TYPES = ("jsonl", "parquet", "text", "code", "pdf", "warc", "html")
@@ -148,6 +148,10 @@ def _read_jsonl(spec: SourceConfig, path: Path, rel: str, base: dict) -> Iterato
                 yield Failure(item_id, f"line_too_long ({size} bytes)", spec.name, rel)
                 continue
             raw = without_bom(raw)  # at any line's start: files that each begin with one, joined by `cat`
+            if lineno == 1 and (wide := wide_encoding(raw)):  # the file, not each line: a later one of UTF-16LE
+                # starts with its newline's NUL and would be named UTF-16BE (json_text.wide_encoding)
+                yield Failure(f"{spec.name}/{rel}", f"not_utf8: the file is {wide_text(wide, path)}", spec.name, rel)
+                return
             if not raw.strip():
                 continue
             decoding: dict = {}

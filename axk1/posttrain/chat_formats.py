@@ -8,7 +8,7 @@ as an array):
 - either compressed with gzip, zstd, bzip2 or xz (read as a stream);
 - Parquet, an Arrow file or stream, and a Hugging Face `save_to_disk` folder of one split (Arrow streams listed in
   its state.json): pyarrow is already a dependency, so these are read, not refused.
-What no reader takes (a DatasetDict folder, another folder, CSV, a zip/xlsx, UTF-16 or other binary) is refused
+What no reader takes (a DatasetDict folder, another folder, CSV, a zip/xlsx, UTF-16/32 or other binary) is refused
 with one error naming the file and a command that converts it.
 
 Row shapes (`row_messages`): OpenAI `messages`; ShareGPT `conversations` of {from, value}; Alpaca instruction
@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from axk1.compressed_file import ZstdStream
-from axk1.json_text import BOM, JsonError, find_surrogate, json_type, parse_json, read_json_file, without_bom
+from axk1.json_text import (BOM, JsonError, find_surrogate, json_type, parse_json, read_json_file, wide_encoding,
+                             wide_text, without_bom)
 from axk1.posttrain.chat_report import BadRow, ChatReport
 from axk1.posttrain.chat_tool_rows import drop_columnar_nulls, legacy_function_turn, sharegpt_tool_turn
 from axk1.text.reasoning import REASONING_FIELDS
@@ -131,12 +132,6 @@ def _refuse_table(path: Path, head: bytes) -> None:
                          f"with: {cmd}")
 
 
-def _utf16(head: bytes) -> bool:
-    """UTF-16 with its byte-order mark, or without: JSON's ASCII then puts a NUL at most bytes of one parity."""
-    nuls = sorted((head[::2].count(0), head[1::2].count(0)))
-    return head.startswith((b"\xff\xfe", b"\xfe\xff")) or (nuls[1] >= max(len(head) // 4, 2) and nuls[0] * 8 <= nuls[1])
-
-
 def refuse_not_text(path: Path, head: bytes, what: str, accepted: str = ACCEPTED) -> None:
     """A file whose text (`head`: its first HEAD bytes, decompressed) is not UTF-8 JSON would be one "invalid utf-8"
     or "invalid json" row a line, or worse some rows read and the rest lost: refused whole, naming the file (`what`
@@ -145,9 +140,8 @@ def refuse_not_text(path: Path, head: bytes, what: str, accepted: str = ACCEPTED
     if head[257:263] in (b"ustar\x00", b"ustar "):
         raise ValueError(f"{what} {path} is a tar archive: extract it (`tar -xf {path}`) and give the JSON Lines "
                          "files inside")
-    if _utf16(head):
-        raise ValueError(f"{what} {path} is UTF-16 text (Windows PowerShell's default): convert it with "
-                         f"`iconv -f UTF-16 -t UTF-8 {path} > {path.with_suffix('.utf8.jsonl')}`")
+    if wide := wide_encoding(head):  # UTF-16 with its mark: Windows PowerShell's default
+        raise ValueError(f"{what} {path} is {wide_text(wide, path)}")
     if b"\x00" in head:  # JSON text never holds a NUL byte; these would be 'invalid utf-8' or 'invalid json' rows
         raise ValueError(f"{what} {path} is not text: give {accepted}")
 

@@ -69,6 +69,11 @@ class PostTrainRecipe(Recipe):
         """Where the trained model is exported ([run] out_dir/model), None when the table says export = false."""
         return Path(self.run.out_dir) / "model" if self.chat.export else None
 
+    @property
+    def export_option(self) -> str:
+        """What a run refused its model folder (exporting_lock: an `axk1 export` writing it) is told to change."""
+        return f"[run] out_dir (the model is exported to its model/ folder), or set [{self.table}] export = false"
+
     def resolve_paths(self, base: Path) -> None:
         super().resolve_paths(base)  # path_keys, the table's template_from among them
         self.chat.template_from = self.chat.template_from or self.model.init_from or ""

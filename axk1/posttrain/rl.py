@@ -35,6 +35,7 @@ from axk1.api_key import SERVER_KEY_ENV, read_api_key
 from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, claim_checkpoint_dir, save_checkpoint, step_dir
 from axk1.checkpoint.folder import check_output_folder
 from axk1.checkpoint.hf import load_model
+from axk1.checkpoint.run_lock import exporting_lock
 from axk1.config import parse_dtype
 from axk1.infer.generation_config import reply_stop_ids
 from axk1.parallel.distributed import init_distributed, launched_with_torchrun
@@ -238,33 +239,36 @@ def run_rl(recipe: RLRecipe, resume: bool = False, start_over: bool = False) -> 
     """`start_over`: delete an earlier run's checkpoints in the folder (the demo); otherwise a new run is refused.
     The counts reported are the whole run's, iterations before a --resume included. A run stopped by SIGTERM
     (`stopped_by`) exports and reports nothing: it is not finished, its checkpoint is the way on."""
-    if recipe.export_dir:  # found now, not by the export after the last iteration
-        check_output_folder(recipe.export_dir)
-    trainer = RLTrainer(recipe, resume, start_over)
-    try:
-        rows = trainer.fit()
-        done, skipped = trainer.state.step, trainer.state.skipped_steps
-        result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None, "skipped_iterations": skipped,
-                  "iterations": done, "model_changed": skipped < done, "stopped_by": trainer.stopped_by,
-                  "total_iterations": trainer.total_steps, "is_main": trainer.is_main}
-        if trainer.stopped_by:
+    # the model folder is locked as `axk1 export` locks it, from before training to the end of the export
+    with exporting_lock(recipe.export_dir, recipe.export_option):
+        if recipe.export_dir:  # found now, not by the export after the last iteration
+            check_output_folder(recipe.export_dir)
+        trainer = RLTrainer(recipe, resume, start_over)
+        try:
+            rows = trainer.fit()
+            done, skipped = trainer.state.step, trainer.state.skipped_steps
+            result = {"rows": rows, "checkpoints": str(trainer.ckpt_dir), "model_dir": None,
+                      "skipped_iterations": skipped, "iterations": done, "model_changed": skipped < done,
+                      "stopped_by": trainer.stopped_by, "total_iterations": trainer.total_steps,
+                      "is_main": trainer.is_main}
+            if trainer.stopped_by:
+                return result
+            if recipe.export_dir:  # every rank writes its share of the folder
+                result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
+                                                                recipe.rl.template_from, trainer.parallel is not None,
+                                                                trainer.codec.chat_template))
+            if not trainer.is_main:
+                return result
+            summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}
+            if trainer.warnings:
+                summary["warnings"] = trainer.warnings
+            write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
+            if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
+                what = "the model did not change" if skipped == done else "those iterations trained nothing"
+                print(f"WARNING: {skipped} of {done} RL iterations were skipped (no group had unequal rewards "
+                      f"among its completions in the loss, so no advantage, or no update had a finite loss: each "
+                      f"row's \"skipped\" says which): {what}",
+                      file=sys.stderr, flush=True)
             return result
-        if recipe.export_dir:  # every rank writes its share of the folder
-            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
-                                                            recipe.rl.template_from, trainer.parallel is not None,
-                                                            trainer.codec.chat_template))
-        if not trainer.is_main:
-            return result
-        summary = {k: result[k] for k in ("skipped_iterations", "model_changed", "iterations")}
-        if trainer.warnings:
-            summary["warnings"] = trainer.warnings
-        write_report(Path(recipe.run.out_dir) / "rl_report.json", summary, trainer.ckpt_dir)
-        if skipped:  # a skipped iteration trains nothing: said at the end, where it is read, not only per row
-            what = "the model did not change" if skipped == done else "those iterations trained nothing"
-            print(f"WARNING: {skipped} of {done} RL iterations were skipped (no group had unequal rewards among its "
-                  f"completions in the loss, so no advantage, or no update had a finite loss: each row's \"skipped\" "
-                  f"says which): {what}",
-                  file=sys.stderr, flush=True)
-        return result
-    finally:
-        trainer.release()
+        finally:
+            trainer.release()

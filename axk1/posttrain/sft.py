@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from axk1.checkpoint.folder import check_output_folder
+from axk1.checkpoint.run_lock import exporting_lock
 from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
@@ -213,33 +214,35 @@ def run_sft(recipe: SFTRecipe, resume: bool = False, start_over: bool = False) -
     as the Trainer's (the demo's post-training, which owns its folders)."""
     codec = recipe.chat_codec()
     out = Path(recipe.run.out_dir)
-    if recipe.export_dir:  # found now, not by the export after the last step
-        check_output_folder(recipe.export_dir)
-    sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
-    # SFT's steps are known once the chat rows are packed: checked now, before the model is built
-    check_warmup(recipe.schedule.warmup_steps, recipe.schedule.total_steps or sampler.total_steps,
-                 "[schedule] total_steps" if recipe.schedule.total_steps else
-                 f"[sft] epochs x {len(sampler.rows):,} packed rows over [batch]'s sequences a step")
-    trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
-    # the folder stays locked until the export is written: released after fit, a second run could start in it (and
-    # write its checkpoints and metrics) while the model folder was being written
-    try:
-        if trainer.is_main:
-            print(sampler.report.summary(), flush=True)
-            dp_size = trainer.parallel.dp_size if trainer.parallel else 1
-            for note in batch_notes(recipe) + micro_batch_notes(recipe, dp_size):
-                print(f"note: {note}", flush=True)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
-        rows = trainer.fit(release=False)
-        result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir),
-                  "model_dir": None, "stopped_by": trainer.stopped_by, "step": trainer.state.step,
-                  "total_steps": trainer.total_steps, "is_main": trainer.is_main}
-        # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
-        if recipe.export_dir and not trainer.stopped_by:  # every rank writes its share of the folder
-            result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
-                                                            recipe.sft.template_from, trainer.parallel is not None,
-                                                            codec.chat_template))
-        return result
-    finally:
-        trainer.release()
+    # the model folder is locked as `axk1 export` locks it, from before training to the end of the export
+    with exporting_lock(recipe.export_dir, recipe.export_option):
+        if recipe.export_dir:  # found now, not by the export after the last step
+            check_output_folder(recipe.export_dir)
+        sampler = ChatSampler(recipe, codec, recipe.model.build_config().vocab_size)
+        # SFT's steps are known once the chat rows are packed: checked now, before the model is built
+        check_warmup(recipe.schedule.warmup_steps, recipe.schedule.total_steps or sampler.total_steps,
+                     "[schedule] total_steps" if recipe.schedule.total_steps else
+                     f"[sft] epochs x {len(sampler.rows):,} packed rows over [batch]'s sequences a step")
+        trainer = Trainer(recipe, resume=resume, sampler=sampler, start_over=start_over)
+        # the folder stays locked until the export is written: released after fit, a second run could start in it
+        # (and write its checkpoints and metrics) while the model folder was being written
+        try:
+            if trainer.is_main:
+                print(sampler.report.summary(), flush=True)
+                dp_size = trainer.parallel.dp_size if trainer.parallel else 1
+                for note in batch_notes(recipe) + micro_batch_notes(recipe, dp_size):
+                    print(f"note: {note}", flush=True)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "sft_data_report.json").write_text(json.dumps(sampler.report.to_dict(), indent=2))
+            rows = trainer.fit(release=False)
+            result = {"rows": rows, "data": sampler.report.to_dict(), "checkpoints": str(trainer.ckpt_dir),
+                      "model_dir": None, "stopped_by": trainer.stopped_by, "step": trainer.state.step,
+                      "total_steps": trainer.total_steps, "is_main": trainer.is_main}
+            # a run stopped by SIGTERM is not finished: exported, its checkpoint would pass for the trained model
+            if recipe.export_dir and not trainer.stopped_by:  # every rank writes its share of the folder
+                result["model_dir"] = str(export_after_training(trainer.ckpt_dir, recipe.export_dir,
+                                                                recipe.sft.template_from, trainer.parallel is not None,
+                                                                codec.chat_template))
+            return result
+        finally:
+            trainer.release()
