@@ -1,6 +1,8 @@
 """A verb's flags read from a TOML file too (`--config FILE`): each key is a flag's long name with underscores
 (`max_batch = 16` for --max-batch, `no_prefix_caching = true` for a switch), read and checked exactly as the flag's
 own text would be. A flag typed on the command line wins over the file, the file over the flag's default.
+A flag declared a path (`path_flags`) given in the file is relative to the file's folder, as a path in every kind of
+file is (docs/configuration.md, "Paths: relative to the file"); typed, it is relative to the current folder.
 `axk1 serve` uses this; `axk1 eval` builds its file and flags from its settings dataclass instead
 (axk1/eval/settings.py), the trainers read recipes (axk1/train/recipe.py).
 
@@ -13,13 +15,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from axk1.toml_file import read_toml
+from axk1.toml_file import read_toml, resolve_path
 
 DEFAULTS_KEY = "flag_file_defaults"  # where the held-back defaults and the flags' actions wait in the namespace
 
 
-def add_flag_file(parser: argparse.ArgumentParser, example: str) -> None:
-    """--config FILE; called after every flag it may set is added. `example` is a line of such a file for the help."""
+def add_flag_file(parser: argparse.ArgumentParser, example: str, path_flags: tuple[str, ...] = ()) -> None:
+    """--config FILE; called after every flag it may set is added. `example` is a line of such a file for the help;
+    `path_flags`: the flags (by dest) whose values are paths."""
     actions: dict[str, argparse.Action] = {}
     defaults: dict[str, Any] = {}
     for action in parser._actions:
@@ -33,7 +36,10 @@ def add_flag_file(parser: argparse.ArgumentParser, example: str) -> None:
     parser.add_argument("--config", metavar="FILE", default=None,
                         help=f"TOML file of flag settings, a key per flag with underscores ({example}); a flag typed "
                              "here wins over the file")
-    parser.set_defaults(**{DEFAULTS_KEY: (defaults, actions)})
+    unknown = set(path_flags) - actions.keys()
+    if unknown:  # a flag renamed without its declaration here would silently stay relative to the current folder
+        raise ValueError(f"path_flags names no flag of {parser.prog}: {', '.join(sorted(unknown))}")
+    parser.set_defaults(**{DEFAULTS_KEY: (defaults, actions, tuple(path_flags))})
 
 
 def with_flag_file(args: argparse.Namespace) -> argparse.Namespace:
@@ -41,8 +47,8 @@ def with_flag_file(args: argparse.Namespace) -> argparse.Namespace:
     naming the file and the key for a key that is no flag or a value the flag would refuse."""
     if not hasattr(args, DEFAULTS_KEY):  # read already
         return args
-    defaults, actions = getattr(args, DEFAULTS_KEY)
-    settings = read_flag_file(args.config, actions) if args.config else {}
+    defaults, actions, path_flags = getattr(args, DEFAULTS_KEY)
+    settings = read_flag_file(args.config, actions, path_flags) if args.config else {}
     out = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != DEFAULTS_KEY})
     for dest, default in defaults.items():
         if not hasattr(out, dest):
@@ -50,8 +56,11 @@ def with_flag_file(args: argparse.Namespace) -> argparse.Namespace:
     return out
 
 
-def read_flag_file(path: str | Path, actions: dict[str, argparse.Action]) -> dict[str, Any]:
-    """{dest: value} of the file, each value read by its flag's own type and choices."""
+def read_flag_file(path: str | Path, actions: dict[str, argparse.Action],
+                   path_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """{dest: value} of the file, each value read by its flag's own type and choices; those of `path_flags`
+    resolved against the file's folder (`port_file = "port.txt"` in /a/b/serve.toml is /a/b/port.txt, wherever the
+    command runs; it was written to the current folder)."""
     raw = read_toml(path, "--config file")
     out = {}
     for key, value in raw.items():
@@ -60,6 +69,8 @@ def read_flag_file(path: str | Path, actions: dict[str, argparse.Action]) -> dic
             raise ValueError(f"{path}: {key!r} is not a setting of this command (the settings are its flags' long "
                              f"names with underscores: {', '.join(sorted(actions))})")
         out[key] = _flag_value(action, value, f"{path}: {key} = {value!r}")
+        if key in path_flags:
+            out[key] = resolve_path(str(out[key]), Path(path).parent)
     return out
 
 

@@ -25,6 +25,7 @@ Default utilisation (MFU, model FLOPs / dense peak of the chosen precision):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 SECONDS_PER_DAY = 86_400
@@ -67,8 +68,8 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
     GPU("MI300X", 1307.4, 2614.9, 192, 5.3, 896, 400, "AMD Instinct MI300X datasheet"),
     GPU("A100-40GB", 312.0, None, 40, 1.555, 600, 200, "NVIDIA A100 datasheet (SXM4 40GB)"),
     GPU("H100-PCIE", 756.5, 1513.0, 80, 2.0, 600, 0, "NVIDIA H100 datasheet (PCIe; NVLink bridge 600 GB/s)"),
-    # a device named "NVIDIA H100 NVL" or "NVIDIA H100 PCIe" holds "H100" too: metrics.peak_flops takes the longest
-    # name found in the device's, so these rows (and not the SXM one's 989) give their MFU's denominator
+    # a device named "NVIDIA H100 NVL" or "NVIDIA H100 PCIe" holds "H100" too: gpu_for_device_name takes the name
+    # that matches most of the device's words, so these rows (and not the SXM one's 989) give their MFU's denominator
     GPU("H100-NVL", 835.5, 1670.5, 94, 3.9, 600, 0, "NVIDIA H100 datasheet (NVL; NVLink bridge 600 GB/s)"),
     # the same for "NVIDIA H200 NVL" (not H200's 989) and "NVIDIA H800 PCIe" (not H800's): their datasheets'
     # starred (2:4 sparse) BF16 figures, 1,671 and 1,513 TFLOP/s, halved
@@ -76,7 +77,6 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
         "900 GB/s)"),
     GPU("H800-PCIE", 756.5, 1513.0, 80, 2.0, 400, 0, "NVIDIA H800 PCIe datasheet (H100 PCIe compute; NVLink bridge "
         "400 GB/s)"),
-    # after H200: metrics.peak_flops matches these names inside the device's name, and "H20" is in "H200"
     GPU("H20", 148.0, 296.0, 96, 4.0, 900, 0, "NVIDIA H20 figures as given to partners (no public datasheet)"),
     GPU("L40S", 362.05, 733.0, 48, 0.864, 64, 0, "NVIDIA L40S datasheet (PCIe Gen4 x16, no NVLink)"),
     # Volta has fp16 tensor cores and no bf16 ones: its 16-bit peak is fp16's (the planner says so in plan.md)
@@ -89,7 +89,7 @@ ALIASES = {"A100-80GB": "A100", "A100-SXM": "A100", "A100-SXM4-80GB": "A100", "A
            "H100-SXM": "H100", "H100-SXM5": "H100", "H100-80GB": "H100", "H200-SXM": "H200",
            "HGX-B200": "B200", "GB200-NVL72": "GB200", "MI300": "MI300X", "L40S-48GB": "L40S",
            "V100-SXM2": "V100", "V100-32GB": "V100", "RTX-4090": "RTX4090", "GEFORCE-RTX-4090": "RTX4090",
-           "4090": "RTX4090"}
+           "4090": "RTX4090", "A100-PCIE-40GB": "A100-40GB"}
 OVERRIDES_HELP = ("for another GPU give its name with --gpu-memory GB (its memory) and --peak-tflops TF (its dense "
                   "peak at --precision)")
 
@@ -118,15 +118,46 @@ def unknown_gpu_error(name: str) -> ValueError:
 
 def get_gpu(name: str) -> GPU:
     """A table entry by name or alias; NAME-<N>GB is that part with N GB (an unknown NAME: a GPU known only by its
-    memory, which is all `axk1 train --dry-run` reads; the planner also needs --peak-tflops for it)."""
+    memory, which is all `axk1 train --dry-run` reads; the planner also needs --peak-tflops for it). The name the
+    driver gives a device ("NVIDIA H100 80GB HBM3", as nvidia-smi shows it) names its entry too."""
     key = _key(name)
     if key in GPUS:
         return GPUS[key]
     parsed = _memory_suffix(key)
+    if parsed is not None and parsed[0] in GPUS:
+        return with_overrides(GPUS[parsed[0]], memory_gb=parsed[1])
+    # before the memory-only part below: "NVIDIA A100-SXM4-40GB" is the table's A100-40GB, not an unknown
+    # "NVIDIA-A100-SXM4" with 40 GB
+    device = gpu_for_device_name(name)
+    if device is not None:  # with the memory its name ends in, as for NAME-<N>GB ("NVIDIA H100 94GB")
+        return device if parsed is None else with_overrides(device, memory_gb=parsed[1])
     if parsed is None:
         raise unknown_gpu_error(name)
-    base, memory = parsed
-    return with_overrides(GPUS[base] if base in GPUS else base, memory_gb=memory)
+    return with_overrides(parsed[0], memory_gb=parsed[1])
+
+
+def _words(name: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[A-Z0-9]+", name.upper()))
+
+
+def gpu_for_device_name(name: str) -> GPU | None:
+    """The table entry of a device by the name torch.cuda.get_device_name (or nvidia-smi) gives it, None for a
+    part not in the table (the trainer's MFU is then unknown). An entry matches when each word of its name, or of
+    one of its aliases, is a word of the device's ("NVIDIA A100-SXM4-40GB" holds A100-SXM4-40GB's, an alias of
+    A100-40GB); the name with the most words wins, so "NVIDIA H100 PCIe" is H100-PCIE and not H100 (SXM). Whole
+    words, not substrings: "H20" is no part of "NVIDIA H200", nor "B200" of "NVIDIA GB200", nor "MI300" (MI300X)
+    of "AMD Instinct MI300A". Two entries matched by as many words is a name the table cannot tell: None."""
+    words = _words(name)
+    names = [(key, GPUS[key]) for key in GPUS] + [(alias, GPUS[key]) for alias, key in ALIASES.items()]
+    found: dict[int, set[str]] = {}  # words matched -> the entries matched by that many
+    for key, gpu in names:
+        needed = _words(key)
+        if needed <= words:
+            found.setdefault(len(needed), set()).add(gpu.name)
+    if not found:
+        return None
+    best = found[max(found)]
+    return GPUS[next(iter(best))] if len(best) == 1 else None
 
 
 def with_overrides(gpu: str | GPU, memory_gb: float | None = None, peak_tflops: float | None = None,

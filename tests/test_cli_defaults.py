@@ -9,7 +9,7 @@ import pytest
 
 from axk1.cli import build_parser
 from axk1.cli_args import parameter_default
-from axk1.cli_flag_file import DEFAULTS_KEY
+from axk1.cli_flag_file import DEFAULTS_KEY, with_flag_file
 from axk1.data.tokenizer_config import TokenizerConfig
 from axk1.eval.backend_target import load_backend
 from axk1.eval.backends import Sampling
@@ -75,7 +75,7 @@ def test_flags_default_to_the_library_defaults(command):
 
 
 def test_serve_at_its_flags_defaults_is_the_default_config():
-    assert serve_config(build_parser().parse_args(["serve", "folder"])) == ServeConfig("folder")
+    assert serve_config(with_flag_file(build_parser().parse_args(["serve", "folder"]))) == ServeConfig("folder")
 
 
 def test_generate_without_a_limit_makes_as_many_tokens_as_the_library():

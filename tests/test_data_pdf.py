@@ -203,3 +203,33 @@ def test_a_page_with_a_word_space_every_sixteen_syllables_is_glued(tmp_path):
     assert e.value.reason == "no_text" and "glued_words" in e.value.detail
     spaced = "데비안 프로젝트의 역사는 이안 머독이 처음으로 시작한 일에서 비롯되었다. " * 8  # 0.2: kept
     assert page_garbage_reason(spaced) is None
+
+
+@pytest.mark.parametrize("flags,join", [
+    ([], "rules"), (["--kiwi"], "rules+kiwi"), (["--no-kiwi"], "rules"),
+    # the last one typed wins: --no-kiwi was a switch nothing read, so `--kiwi --no-kiwi` ran Kiwi
+    (["--kiwi", "--no-kiwi"], "rules"), (["--no-kiwi", "--kiwi"], "rules+kiwi"),
+])
+def test_the_kiwi_flag_typed_last_decides_the_join(tmp_path, monkeypatch, flags, join):
+    import argparse
+
+    from axk1.data import pdf_worker
+    from axk1.data.cli import add_data_parser
+
+    class Started(Exception):
+        pass
+
+    seen = []
+
+    def worker(cfg):  # the extraction's settings, as the command built them; nothing is extracted
+        seen.append(cfg)
+        raise Started
+
+    monkeypatch.setattr(pdf_worker, "PdfWorker", worker)
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4\n")
+    parser = argparse.ArgumentParser()
+    add_data_parser(parser.add_subparsers())
+    args = parser.parse_args(["data", "pdf", str(tmp_path / "a.pdf"), "-o", str(tmp_path / "out.jsonl"), *flags])
+    with pytest.raises(Started):
+        args.func(args)
+    assert [cfg.join for cfg in seen] == [join]

@@ -84,3 +84,48 @@ def test_trainer_mfu_denominator_takes_the_longest_matching_name(monkeypatch, de
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: device_name)
     assert metrics.peak_flops(torch.device("cuda"), "bf16") == pytest.approx(tflops * 1e12)
+
+
+# the names torch.cuda.get_device_name gives (nvidia-smi's too); None: no table entry, the MFU is then unknown
+DEVICE_NAMES = [
+    ("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA H100 PCIe", "H100-PCIE"), ("NVIDIA H100 NVL", "H100-NVL"),
+    ("NVIDIA H200", "H200"), ("NVIDIA H200 NVL", "H200-NVL"), ("NVIDIA H20", "H20"), ("NVIDIA H800 PCIe", "H800-PCIE"),
+    # the 40 GB A100 was matched as the 80 GB one (the table's A100-40GB never was): the same peak, half the memory
+    ("NVIDIA A100-SXM4-40GB", "A100-40GB"), ("NVIDIA A100-PCIE-40GB", "A100-40GB"),
+    ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A100 80GB PCIe", "A100"),
+    ("NVIDIA GeForce RTX 4090", "RTX4090"), ("NVIDIA L40S", "L40S"), ("NVIDIA B200", "B200"),
+    ("NVIDIA GB200", "GB200"), ("AMD Instinct MI300X", "MI300X"), ("Tesla V100-SXM2-32GB", "V100"),
+    # parts the table lacks, though a table name is part of theirs: whole words only
+    ("NVIDIA L40", None), ("AMD Instinct MI300A", None), ("NVIDIA GH200 480GB", None), ("NVIDIA A10", None),
+    ("Tesla T4", None),
+]
+
+
+@pytest.mark.parametrize("device_name, entry", DEVICE_NAMES)
+def test_a_device_name_maps_to_its_table_entry(device_name, entry):
+    gpu = hardware.gpu_for_device_name(device_name)
+    assert (gpu.name if gpu else None) == entry
+
+
+@pytest.mark.parametrize("device_name, entry", DEVICE_NAMES)
+def test_the_trainer_and_the_planner_find_the_same_entry(monkeypatch, device_name, entry):
+    from axk1.train import metrics
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: device_name)
+    peak = metrics.peak_flops(torch.device("cuda"), "bf16")
+    if entry is None:
+        assert peak == 0.0  # MFU not shown, as for any part the table lacks
+        try:  # the planner: unknown, or ("... 480GB") a part known only by its memory, with no peak
+            planned = hardware.get_gpu(device_name)
+        except ValueError as e:
+            assert "unknown GPU" in str(e)
+        else:
+            assert planned.bf16_tflops is None and planned.name not in hardware.GPUS
+    else:
+        assert hardware.get_gpu(device_name) == hardware.GPUS[entry]
+        assert peak == pytest.approx(hardware.GPUS[entry].bf16_tflops * 1e12)
+
+
+def test_a_device_name_ending_in_its_memory_plans_that_memory():
+    gpu = hardware.get_gpu("NVIDIA H100 94GB")
+    assert (gpu.name, gpu.memory_gb, gpu.bf16_tflops) == ("H100-94GB", 94.0, 989.4)

@@ -287,9 +287,11 @@ def add_data_parser(subparsers: argparse._SubParsersAction, extra=()) -> argpars
     q.add_argument("-o", "--output", required=True, help="output JSONL (one record per PDF; failures have a reason)")
     q.add_argument("--ocr", choices=["auto", "tesseract", "none"], default="auto",
                    help="OCR for pages that fail the garbage gate (default auto: tesseract when installed)")
-    q.add_argument("--kiwi", action="store_true", help="let Kiwi's spacing model settle the Korean line breaks the "
-                   "rules leave open (better joins; loading it costs ~5 s)")
-    q.add_argument("--no-kiwi", action="store_true", help="(the default) join broken lines by rules only")
+    # one flag and its negation: --no-kiwi was a switch of its own that nothing read, so `--kiwi --no-kiwi` ran Kiwi;
+    # now the last one typed wins
+    q.add_argument("--kiwi", action=argparse.BooleanOptionalAction, default=False,
+                   help="let Kiwi's spacing model settle the Korean line breaks the rules leave open (better joins; "
+                        "loading it costs ~5 s); --no-kiwi, the default: join broken lines by rules only")
     q.add_argument("--no-columns", action="store_true", help="trust stream order; no multi-column detection")
     q.add_argument("--max-memory-mb", type=positive_int, default=PdfConfig.max_memory_mb, metavar="MB",
                    help="each file is extracted in a worker process capped at this much memory; a file that needs "

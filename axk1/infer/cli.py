@@ -53,8 +53,7 @@ def build_server(cfg: ServeConfig, api_key: str | None = None):
 
 
 def serve_config(args: argparse.Namespace) -> ServeConfig:
-    """The flags of `axk1 serve` (and its --config file) as its ServeConfig."""
-    args = with_flag_file(args)
+    """The flags of `axk1 serve` as its ServeConfig: `args` as with_flag_file gave them, the --config file read."""
     engine = EngineConfig(max_batch=args.max_batch, max_model_len=args.max_model_len, cache_tokens=args.cache_tokens,
                           block_size=args.block_size, prefill_chunk=args.prefill_chunk,
                           prefix_caching=not args.no_prefix_caching, speculative=args.speculative)
@@ -278,6 +277,8 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "second Ctrl-C: at once too (default %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log (uvicorn's): debug .. critical (default %(default)s)")
-    add_flag_file(p, "max_batch = 16, host = \"0.0.0.0\", no_prefix_caching = true")
+    # the one path among the flags a file may set (the model folder is the positional argument, and the API key is
+    # read from an environment variable, never a file)
+    add_flag_file(p, "max_batch = 16, host = \"0.0.0.0\", no_prefix_caching = true", path_flags=("port_file",))
     p.set_defaults(func=cmd_serve)
     return p

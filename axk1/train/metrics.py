@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from axk1.atomic_file import atomic_writer
-from axk1.hardware import GPUS
+from axk1.hardware import gpu_for_device_name
 from axk1.json_text import read_metrics_rows, strict_json
 
 
@@ -58,11 +58,8 @@ def peak_flops(device: torch.device, precision: str, peak_tflops: float = 0.0) -
     if device.type == "cpu":
         return measure_matmul_peak()
     if device.type == "cuda" and precision == "bf16":
-        name = torch.cuda.get_device_name(device).upper().replace(" ", "").replace("-", "")
-        # the longest table name inside the device's: "NVIDIA H200" holds H20's name too, "NVIDIA GB200" B200's
-        known = [(key.replace("-", ""), g) for key, g in GPUS.items() if g.bf16_tflops]
-        gpu = max(((k, g) for k, g in known if k in name), key=lambda kg: len(kg[0]), default=(None, None))[1]
-        return gpu.bf16_tflops * 1e12 if gpu else 0.0
+        gpu = gpu_for_device_name(torch.cuda.get_device_name(device))
+        return gpu.bf16_tflops * 1e12 if gpu is not None and gpu.bf16_tflops else 0.0
     return 0.0
 
 
