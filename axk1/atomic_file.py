@@ -10,6 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def staged_path(path: Path) -> Path:
+    """The temporary name beside `path` its content is written under before the rename (a check that the folder
+    takes it, as --port-file's, probes this name)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator:
     """The open text file (UTF-8) to write `path`'s content to; renamed onto `path` when the block completes."""
@@ -17,7 +23,7 @@ def atomic_writer(path: str | Path) -> Iterator:
     if path.is_dir():  # else the error names the temporary file ("Is a directory: .out.123.tmp"), not the path given
         raise IsADirectoryError(f"{path} is a folder: give the path of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = staged_path(path)
     try:
         with tmp.open("w", encoding="utf-8") as f:
             yield f

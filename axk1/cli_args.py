@@ -4,8 +4,9 @@ work starts (not a traceback, not a silent fallback, not minutes of work and the
 from __future__ import annotations
 
 import argparse
-import inspect
 from typing import Any, Callable
+
+from axk1.sampling_ranges import SEED_RANGE, SEED_RULE
 
 
 def bounded_int(text: str, least: int, bound: str, most: int | None = None) -> int:
@@ -71,13 +72,10 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-# What torch.Generator.manual_seed takes; a seed past it was "Overflow when unpacking long long", naming no flag.
-SEED_RANGE = (-(2**63), 2**64 - 1)
-
-
 def sampling_seed(text: str) -> int:
+    """--seed: the one seed range (sampling_ranges.py), the one `axk1 serve` takes too."""
     least, most = SEED_RANGE
-    return bounded_int(text, least, "from -2**63 to 2**64 - 1 (what torch's generator takes)", most=most)
+    return bounded_int(text, least, SEED_RULE, most=most)
 
 
 def comma_list(item: Callable[[str], Any] = str) -> Callable[[str], tuple]:
@@ -100,16 +98,6 @@ def comma_list(item: Callable[[str], Any] = str) -> Callable[[str], tuple]:
 
     parse.__name__ = "comma-separated list"  # what argparse's own messages call the type
     return parse
-
-
-def parameter_default(function: Callable, name: str) -> Any:
-    """The default of `function`'s parameter `name` (of a class: its __init__'s): a flag's default read from the
-    library function the flag feeds, so that the command line and the library cannot drift apart (`axk1 generate`
-    stopped at 32 new tokens where generate() stops at 64)."""
-    default = inspect.signature(function).parameters[name].default
-    if default is inspect.Parameter.empty:
-        raise TypeError(f"{function.__qualname__}'s parameter {name} has no default to give a flag")
-    return default
 
 
 def check_utf8(flag: str, text: str | None) -> None:

@@ -1,5 +1,6 @@
 """JSON requests to an OpenAI-style server (eval's openai backend, RL's rollout-server client), with the API key
-(axk1/api_key.py reads it) as a bearer token, and a timeout that bounds the whole reply."""
+(axk1/api_key.py reads it) as a bearer token, and a timeout that bounds the whole reply; and the one reading of an
+`openai:URL` flag value into the server's API base URL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ import http.client
 import json
 import time
 import urllib.request
+from urllib.parse import urlparse
+
+
+def openai_base_url(spec: str, flag: str) -> str:
+    """The API base URL an `openai:URL` value of `flag` (--model, --translator, --teacher) names: the URL without a
+    trailing slash, with /v1 added when it has no path (the root of `axk1 serve`, vLLM or SGLang; their API is under
+    /v1). One reading for every verb: eval read openai:http://host:8000 as a base without /v1 where synth added it."""
+    if not spec.startswith("openai:"):
+        raise ValueError(f"{flag} {spec!r}: write openai:URL, e.g. openai:http://127.0.0.1:8000/v1")
+    url = spec[len("openai:"):].rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{flag} {spec!r}: {url!r} is not an http(s) URL; write openai:URL, e.g. "
+                         "openai:http://127.0.0.1:8000/v1")
+    return url if parsed.path else url + "/v1"
 
 
 class EventStreamReply(ValueError):

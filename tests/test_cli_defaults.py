@@ -4,11 +4,11 @@ the parameter or field it feeds; a flag added later with a literal default that 
 
 import argparse
 import dataclasses
+import inspect
 
 import pytest
 
 from axk1.cli import build_parser
-from axk1.cli_args import parameter_default
 from axk1.cli_flag_file import DEFAULTS_KEY, with_flag_file
 from axk1.data.tokenizer_config import TokenizerConfig
 from axk1.eval.backend_target import load_backend
@@ -38,6 +38,15 @@ def _defaults(*path: str) -> dict:
     settings.update((parser.get_default(DEFAULTS_KEY) or ({}, {}))[0])
     return {a.dest: settings[a.dest] if a.default == argparse.SUPPRESS and a.dest in settings else a.default
             for a in parser._actions}
+
+
+def parameter_default(function, name: str):
+    """The default of `function`'s parameter `name` (of a class: its __init__'s), what a flag feeding it is checked
+    against here (the flags themselves take their defaults from constants such as sampling_ranges.py's)."""
+    default = inspect.signature(function).parameters[name].default
+    if default is inspect.Parameter.empty:
+        raise TypeError(f"{function.__qualname__}'s parameter {name} has no default to give a flag")
+    return default
 
 
 def _signature_pairs(function, flags: dict) -> list:

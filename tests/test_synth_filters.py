@@ -9,7 +9,6 @@ from axk1.synth.documents import looks_like_math, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter
 from axk1.synth.formats import parse_reply
 from axk1.synth.recipe import SampleFilterConfig, PassageConfig, load_synth_recipe
-from axk1.synth.teacher import parse_teacher
 from axk1.synth.text import grounding
 from axk1.text.korean import hangul_ratio
 from tests.aime_rows import ROWS, write_aime
@@ -47,9 +46,6 @@ def test_recipe_errors_say_what_to_fix(tmp_path):
     bad.write_text('[teacher]\ntemprature = 1\n[[tasks]]\nname = "x"\nkind = "qa"\nprompts = { en = "p.txt" }\n')
     with pytest.raises(ValueError, match="unknown key 'temprature' \\(known: concurrency, max_reply_chars, max_tokens, model"):
         load_synth_recipe(bad)
-    with pytest.raises(ValueError, match="openai:URL"):
-        parse_teacher("http://127.0.0.1:8000")
-    assert parse_teacher("openai:http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
 
 
 def test_reply_formats_in_korean_and_english():

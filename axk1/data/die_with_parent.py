@@ -27,7 +27,10 @@ import sys
 import threading
 from contextlib import contextmanager
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# linux/prctl.h. The code sandbox sets it too (eval/sandbox_ns.py die_with_parent), with a wrapper of its own on
+# purpose: its modules run by file in a child where nothing of axk1 is importable (tests/test_package_reach.py), and
+# data may not import eval; this one, run in a fork hook, must not raise where the sandbox's must.
+_PR_SET_PDEATHSIG = 1
 _libc = None  # loaded before the fork, once
 _installed = False
 _active = False  # set while a pipeline runs here; a forked child inherits it (its own children die with it)

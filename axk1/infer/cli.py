@@ -6,12 +6,12 @@ import argparse
 import errno
 import ipaddress
 import logging
-import os
 import re
 import socket
 from pathlib import Path
 
 from axk1.api_key import SERVER_KEY_ENV, add_api_key_flags, read_api_key
+from axk1.atomic_file import staged_path, write_text_atomic
 from axk1.cli_args import non_negative_int, positive_int, tcp_port, thread_count
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
 from axk1.cli_flag_file import add_flag_file, with_flag_file
@@ -127,7 +127,7 @@ def clear_port_file(path: Path | None) -> None:
         raise ValueError(f"--port-file {path} is a folder: give the path of a file to write the port in")
     if path.exists():
         _remove_old_port_file(path)
-    staged = _staged(path)
+    staged = staged_path(path)
     try:
         staged.write_text("")
         staged.unlink()
@@ -154,25 +154,18 @@ def _remove_old_port_file(path: Path) -> None:
             from None
 
 
-def _staged(port_file: Path) -> Path:
-    """Where the port is written whole before it is renamed to `port_file`."""
-    return port_file.with_name(f".{port_file.name}.{os.getpid()}.tmp")
-
-
 def report_listening(sockets: list[socket.socket], port_file: Path | None) -> None:
     """Says where the server listens, with the port the OS chose under --port 0, and writes it to `port_file`:
-    written whole under another name first and then renamed, so a reader never sees half a number."""
+    written whole under another name first and then renamed (atomic_file.py), so a reader never sees half a number."""
     addresses = [sock.getsockname()[:2] for sock in sockets]
     for host, port in addresses:
         log.info("listening on http://%s:%d", f"[{host}]" if ":" in host else host, port)
     if port_file is not None:
-        staged = _staged(port_file)
         try:
-            staged.write_text(f"{addresses[0][1]}\n")
-            os.replace(staged, port_file)
+            write_text_atomic(port_file, f"{addresses[0][1]}\n")
         except OSError as e:
-            staged.unlink(missing_ok=True)
-            raise ValueError(f"--port-file {port_file}: cannot write it ({e.strerror}): give another path") from None
+            raise ValueError(f"--port-file {port_file}: cannot write it ({e.strerror or e}): give another path") \
+                from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

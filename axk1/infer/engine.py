@@ -35,6 +35,7 @@ from axk1.infer.sequence import (RequestError, RequestGroups, SamplingParams, Se
                                  Sink, WeightsBusy)
 from axk1.model import AXK1ForCausalLM, LatentDecoder, LatentKVCache
 from axk1.model.kv_cache import PagedLatentCache
+from axk1.sampling_ranges import SEED_RANGE, SEED_RULE
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,9 @@ class Engine:
                                f"{context - len(prompt)} tokens ({limit_name}).", limit_name)
         if not 1 <= n <= self.max_batch:
             raise RequestError(f"n must be between 1 and {self.max_batch} (the server's batch size), got {n}", "n")
-        # torch.Generator.manual_seed takes [-2**63, 2**64); choice i seeds with seed + i
-        if params.seed is not None and not -(2**63) <= params.seed <= 2**64 - n:
-            raise RequestError(f"seed must be in [-2**63, 2**64 - n] for n = {n}, got {params.seed}", "seed")
+        # the one seed range (sampling_ranges.py), which leaves room for choice i's seed + i in torch's generator
+        if params.seed is not None and not SEED_RANGE[0] <= params.seed <= SEED_RANGE[1]:
+            raise RequestError(f"seed must be {SEED_RULE}, got {params.seed}", "seed")
         try:
             check_sampling(params.temperature, params.top_p, params.top_k)
         except ValueError as e:

@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic_core import PydanticCustomError
 
 from axk1.infer.tool_choice import tool_problem
+from axk1.sampling_ranges import SEED_RANGE
 
 MAX_STOP_STRINGS = 16  # OpenAI allows 4, vLLM no limit; 16 keeps the per-token search cheap
 MAX_STOP_CHARS = 256
@@ -38,8 +39,6 @@ MAX_COUNT = 2**31 - 1  # token counts and top_k: past any context, and an intege
 MAX_N = 128  # the hard cap; the engine's --max-batch is the real one (checked with the validation context)
 MAX_MESSAGES = 4096
 MAX_NAME_CHARS = 1024  # model, user, a message's name: echoed in errors and logs
-SEED_LIMIT = 2**63  # OpenAI seeds are int64 (vLLM's too); choice i samples with seed + i, and n <= MAX_N keeps that
-# inside torch's generator range, [-2**63, 2**64)
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # The chat template call passes these itself (ChatCodec.render), or its sandbox defines them: a client's
 # chat_template_kwargs may not replace them.
@@ -108,7 +107,7 @@ class _Request(StrictModel):
     stop_token_ids: list[TokenId] | None = Field(default=None, max_length=MAX_STOP_TOKEN_IDS,
                                                  description="vLLM extension; ids below the vocabulary size")
     ignore_eos: bool = False
-    seed: int | None = Field(default=None, ge=-SEED_LIMIT, lt=SEED_LIMIT)
+    seed: int | None = Field(default=None, ge=SEED_RANGE[0], le=SEED_RANGE[1])  # why: sampling_ranges.py
     stream: bool = False
     stream_options: StreamOptions | None = None
     return_tokens_as_token_ids: bool | None = Field(

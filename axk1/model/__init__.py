@@ -1,4 +1,5 @@
-"""The A.X K1 network in plain PyTorch. Imports nothing from the rest of axk1 except the config."""
+"""The A.X K1 network in plain PyTorch. Imports nothing from the rest of axk1 except the config and rope_scaling
+(config.json's YaRN rope_scaling block, which the RoPE reads), both in layers below it."""
 
 from axk1.model.latent_decode import LatentDecoder
 from axk1.model.kv_cache import LatentKVCache

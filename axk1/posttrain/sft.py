@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from axk1.infer.chat import ChatCodec
 from axk1.posttrain.chat_data import MODES, ChatExample, load_chat_examples
 from axk1.posttrain.recipe_rules import ChatTable, PostTrainRecipe
 from axk1.posttrain.run_end import export_after_training
+from axk1.process_rank import process_rank
 from axk1.train.data import Batch, PlanEntry, StagePosition, plan_position
 from axk1.train.dry_run import batch_notes, micro_batch_notes
 from axk1.train.loss import IGNORE_INDEX
@@ -139,8 +139,8 @@ class ChatSampler:
     def __init__(self, recipe: SFTRecipe, codec: ChatCodec, vocab_size: int) -> None:
         s = recipe.sft
         self.seed, self.seq_len = recipe.data.seed, s.seq_len
-        # the bar on the main rank at a terminal (RANK: torchrun's; the process group is not up yet)
-        progress = recipe.logging.progress and os.environ.get("RANK", "0") == "0" and sys.stderr.isatty()
+        # the bar on the main rank at a terminal (process_rank: torchrun's RANK, as the process group is not up yet)
+        progress = recipe.logging.progress and process_rank() == 0 and sys.stderr.isatty()
         self.examples, self.report = load_chat_examples(s.data, codec, s.mode, s.seq_len, progress)
         if not self.examples:
             raise ValueError(f"no trainable chat rows in {s.data}: {self.report.summary()}")

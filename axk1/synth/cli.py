@@ -9,12 +9,12 @@ from pathlib import Path
 
 from axk1.api_key import CLIENT_KEY_ENV, add_api_key_flags, read_api_key
 from axk1.cli_args import positive_int
+from axk1.http_json import openai_base_url
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from axk1.synth.pipeline import run_synth
     from axk1.synth.recipe import load_synth_recipe
-    from axk1.synth.teacher import parse_teacher
 
     # --concurrency and --teacher-model are two overrides by name: applied with the others, before validation
     overrides = list(getattr(args, "overrides", None) or [])
@@ -23,7 +23,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.teacher_model:
         overrides += ["--teacher.model", json.dumps(args.teacher_model)]  # quoted: a name is a string
     recipe = load_synth_recipe(args.recipe, overrides)
-    summary = run_synth(args.documents, recipe, parse_teacher(args.teacher), args.output, cache_path=args.cache,
+    summary = run_synth(args.documents, recipe, openai_base_url(args.teacher, "--teacher"), args.output, cache_path=args.cache,
                         api_key=read_api_key(args.api_key_env, CLIENT_KEY_ENV), extra_benchmarks=args.decontam,
                         limit=args.limit, progress=not args.no_progress)
     print(summary.table())

@@ -16,23 +16,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from axk1.json_text import json_digest, reply_text
 from axk1.synth.recipe import TeacherConfig
 from axk1.text.reasoning import split_reasoning
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
-
-
-def parse_teacher(spec: str) -> str:
-    """'openai:http://host:port[/v1]' → the API base URL (ending in /v1 when no path is given)."""
-    if not spec.startswith("openai:"):
-        raise ValueError(f"--teacher {spec!r}: write openai:URL, e.g. openai:http://127.0.0.1:8000/v1")
-    url = spec[len("openai:"):].rstrip("/")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"--teacher {spec!r}: {url!r} is not an http(s) URL")
-    return url if parsed.path not in ("", "/") else url + "/v1"
 
 
 TEACHER = "the teacher's reply"  # how a refused reply field is named (json_text.reply_text)

@@ -46,7 +46,8 @@ class LCBKoTask(LCBTask):
             # Loaded here, so a run without lcb-ko never loads (or needs) a translator.
             from axk1.eval.backend_target import load_backend
 
-            translator = load_backend(cfg.translator, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency)
+            translator = load_backend(cfg.translator, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
+                                      flag="--translator")
         options.translator = translator
         options.translation_cache = cfg.translation_cache or str(out / "lcb-ko-translations.json")
 
