@@ -1,6 +1,7 @@
-"""A compressed file's bytes as a stream: `open_bytes` (by the file's suffix) opens the data pipeline's line-based
-sources (jsonl); `ZstdStream` is the one zstd reader, post-training's chat and task readers' too (they tell the
-compression by the first bytes: chat_formats.decompressor)."""
+"""A compressed file's bytes as a stream, the one opener of gzip, zstd, bzip2 and xz files: `open_bytes` tells the
+compression by the file's suffix, `codec_by_head` by its first bytes (post-training's chat and task readers);
+`read_lines` gives a line-based file's lines (JSON Lines) and turns a stream cut short or damaged into one ValueError
+naming the file and what to do (`damaged`), whatever the codec; `ZstdStream` is the one zstd reader."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from pathlib import Path
+from typing import Iterator
 
 
 class ZstdStream(io.RawIOBase):
@@ -52,19 +55,72 @@ class ZstdStream(io.RawIOBase):
         super().close()
 
 
+# what reading a compressed stream raises when the file is cut short or damaged: gzip and bzip2 an OSError
+# (gzip.BadGzipFile is one) or EOFError, zlib.error for a damaged deflate block, xz lzma.LZMAError, zstd
+# ZstdStream's EOFError and OSError
+STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bzip2", ".xz": "xz"}
+MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+def codec_by_name(path: Path) -> str:
+    """The compression a file's name says ("gzip", "zstd", "bzip2", "xz"), "" for none; OSError naming what to do
+    for a compression not read here."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".lz4", ".br", ".snappy"):
+        raise OSError(f"{suffix} compression is not read here: decompress it, or recompress as .gz, .zst, .bz2 "
+                      "or .xz")
+    return SUFFIXES.get(suffix, "")
+
+
+def codec_by_head(head: bytes) -> str:
+    """The compression a file's first bytes say, "" for none (a name says less: a .json is as often gzipped)."""
+    return next((codec for magic, codec in MAGIC.items() if head.startswith(magic)), "")
+
+
+def open_codec(path: Path, codec: str) -> io.BufferedIOBase:
+    """The file's bytes, decompressed with `codec` (codec_by_name, codec_by_head; "" reads it as it is)."""
+    if codec == "gzip":
+        return gzip.open(path, "rb")
+    if codec == "zstd":
+        return io.BufferedReader(ZstdStream(path))  # BufferedReader adds line iteration
+    if codec == "bzip2":
+        return bz2.open(path, "rb")
+    if codec == "xz":
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
 def open_bytes(path: Path) -> io.BufferedIOBase:
     """A data file's bytes, decompressed by its name's suffix (.gz, .zst, .bz2, .xz); OSError naming what to do
     for a compression not read here."""
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith((".zst", ".zstd")):
-        return io.BufferedReader(ZstdStream(path))  # BufferedReader adds line iteration
-    if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    if name.endswith(".xz"):
-        return lzma.open(path, "rb")
-    if name.endswith((".lz4", ".br", ".snappy")):
-        raise OSError(f"{path.suffix} compression is not read here: decompress it, or recompress as .gz, .zst, .bz2 "
-                      "or .xz")
-    return open(path, "rb")
+    return open_codec(path, codec_by_name(path))
+
+
+def damaged(path: Path, codec: str, error: BaseException, advice: str, *, what: str = "",
+            after: int = 0) -> ValueError:
+    """The one error for a compressed file that cannot be read to its end: `[what ]path is a <codec> stream that is
+    cut short or damaged[ after line N] (the codec's words): advice`."""
+    name = f"{what} {path}" if what else str(path)
+    where = f" after line {after}" if after else ""
+    return ValueError(f"{name} is a {codec} stream that is cut short or damaged{where} "
+                      f"({str(error) or type(error).__name__}): {advice}")
+
+
+def read_lines(path: Path, advice: str, *, what: str = "") -> Iterator[bytes]:
+    """A line-based file's lines as bytes, decompressed by its name's suffix (open_bytes). A
+    compressed stream cut short or damaged is a ValueError (`damaged`, with `what`, the last whole line and
+    `advice`): gzip's bare EOFError named no file, and a reader that stopped there would lose the rest without a
+    word. Opening the file (missing, a folder, no permission) and a plain file's read errors raise as they are:
+    those are the disk's, not the data's."""
+    codec = codec_by_name(path)
+    n = 0
+    with open_codec(path, codec) as f:
+        try:
+            for n, line in enumerate(f, 1):
+                yield line
+        except STREAM_ERRORS as e:
+            if not codec:
+                raise
+            raise damaged(path, codec, e, advice, what=what, after=n) from None

@@ -1,5 +1,6 @@
 """A set of files that an output folder holds together (an evaluation's results: axk1/eval/result_set.py; the task
-files of `axk1 posttrain tasks`: axk1/posttrain/task_set.py), replaced as one: a run cut short (Ctrl-C, SIGTERM, a
+files of `axk1 posttrain tasks`: axk1/posttrain/task_set.py; a synth run's samples and side files:
+axk1/synth/pipeline.py), replaced as one: a run cut short (Ctrl-C, SIGTERM, a
 full disk) leaves the whole previous set or the whole new one, never some of each.
 
 The new set is written first into a staging folder inside the output folder (a full disk or an error stops it
@@ -23,7 +24,7 @@ def publish_set(out: Path, staging: str, write: Callable[[Path], None], known: I
                 error: Callable[[str], Exception]) -> None:
     """Writes a new set with `write(folder)` into `out/staging`, then renames each file it wrote into `out`; a name
     of `known` (every name such a set may hold) that the new set lacks is removed from `out`, as part of the old
-    set. An OSError on the way raises `error(what went wrong)` instead (the caller's message: `out` is unchanged)."""
+    set; `known` is read once `write` has returned (what `write` found may narrow it). An OSError on the way raises `error(what went wrong)` instead (the caller's message: `out` is unchanged)."""
     out = Path(out)
     folder = out / staging
     try:

@@ -51,6 +51,7 @@ SIDEWAYS = {
     ("posttrain", "eval"): "rewards grade with eval's math grader and sandbox; decontamination reads eval sets",
     ("posttrain", "infer"): "rollouts generate with infer.generate; rows render with infer.chat",
     ("text", "json_text"): "benchmark files are read with the one JSON reader (it imports only user_file, below)",
+    ("text", "compressed_file"): "a compressed benchmark file is read with the one reader (a leaf of no import)",
     ("text", "atomic_file"): "a tokenizer folder's files are written whole or not at all (it imports nothing of axk1)",
     ("demo_stage", "toml_file"): "the demos' shipped recipes are read with the one TOML reader",
     ("dtype_flag", "config"): "every --dtype takes config's dtype names",

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from axk1.eval.tasks.aime import _read_jsonl
+from axk1.eval.tasks.aime import read_jsonl
 from axk1.json_text import JsonError, parse_json, read_json_file
 
 
@@ -68,7 +68,7 @@ def test_task_file_errors_name_the_line(tmp_path):
     file.write_text(json.dumps({"problem": "p", "answer": 1}) + "\n" + "{\"problem\": \"q\", \"answer\": "
                     + "9" * 5000 + "}\n")
     with pytest.raises(ValueError, match=r"aime\.jsonl:2: not a JSON line \(Exceeds the limit"):
-        _read_jsonl(file)
+        read_jsonl(file)
 
 
 def test_json_lines_skips_blank_lines_and_names_a_bad_one():

@@ -124,6 +124,23 @@ def test_an_aime_file_drops_its_bom_names_a_bad_line_and_refuses_rows_without_a_
                           "decontamination compares (first: line 3)")
 
 
+def test_the_eval_task_and_decontamination_read_an_aime_file_with_byte_order_marks_alike(tmp_path):
+    """Two readers of one AIME file disagreed: decontamination dropped a BOM, `axk1 eval` refused the line as "not a
+    JSON line". Both read it with eval's aime.read_jsonl now: a mark at the start of the file, and one `cat` carried
+    to a later line, are dropped, and the problems compared are the problems scored."""
+    from axk1.eval.tasks.aime import read_jsonl
+
+    rows = [{"problem": f"Find the number of ordered pairs, case {i}.", "answer": str(i)} for i in range(4)]
+    joined = tmp_path / "joined.jsonl"  # `cat a.jsonl b.jsonl`, each saved by an editor that writes a mark
+    joined.write_bytes(b"\xef\xbb\xbf" + _lines(rows[:2]) + b"\xef\xbb\xbf" + _lines(rows[2:]))
+    assert [(n, row) for n, row in read_jsonl(joined)] == list(enumerate(rows, 1))
+    assert evaluation_texts(aime_en=joined)["aime25"].texts == [r["problem"] for r in rows]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(_lines(rows[:1]) + b"[1, 2]\n")  # the eval's reader's word for a row that is no object
+    assert evaluation_texts(aime_en=bad)["aime25"].source == (f"not available: {bad}:2: a JSON list, not an object "
+                                                              "with problem/answer fields")
+
+
 def test_a_task_id_of_0_is_kept_and_one_that_is_not_a_scalar_is_refused():
     row = {"prompt": "What is 1 + 1?", "answer": "2"}
     task, problems = parse_task({**row, "id": 0})

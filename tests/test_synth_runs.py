@@ -156,3 +156,28 @@ def test_a_stop_while_the_outputs_are_renamed_into_place_leaves_one_runs_set(tea
     summary = json.loads(out.with_name("o.summary.json").read_text())
     assert summary["kept"] == len(jsonl_rows(out)) == 2 and summary["documents"] == 2
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_error_while_the_answers_are_sorted_out_leaves_the_earlier_files_and_nothing_else(teacher, tmp_path,
+                                                                                             monkeypatch):
+    """The outputs were written to o.jsonl.tmp and the like beside their places, and an error while the answers were
+    sorted into them left every .tmp file behind. They are now written in a staging folder (file_set.publish_set),
+    which goes with the error; the earlier run's files stay as they were."""
+    url, _ = teacher
+    recipe, out = load_synth_recipe(synth_recipe(tmp_path)), tmp_path / "o.jsonl"
+    assert run_synth(docs_file(tmp_path, [{"id": "seoul", "text": GOOD}], name="earlier.jsonl"), recipe, url, out,
+                     progress=False).kept == 1
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def sort_out_then_fail(jobs, results, teacher, recipe, checker, summary, rejections, files):
+        files["kept"].write('{"half": ')
+        raise RuntimeError("a filter broke")
+
+    monkeypatch.setattr("axk1.synth.pipeline._sort_out", sort_out_then_fail)
+    with pytest.raises(RuntimeError, match="a filter broke"):
+        run_synth(docs_file(tmp_path, [{"id": "busan", "text": GOOD}]), recipe, url, out, progress=False)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert set(after) == set(before) | {"docs.jsonl"}  # no o.jsonl.tmp, o.rejected.jsonl.tmp, ... left
+    for name in ("o.jsonl", "o.rejected.jsonl", "o.failed.jsonl", "o.excluded.jsonl", "o.summary.json"):
+        assert after[name] == before[name], name  # the cache took the new replies: they are paid for
+    assert not [p.name for p in tmp_path.iterdir() if p.is_dir() and "staging" in p.name]

@@ -8,7 +8,6 @@ never deleted: the mixture is chosen later, per stage.
 
 from __future__ import annotations
 
-import gzip
 import re
 import zipfile
 import zlib
@@ -18,6 +17,7 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from axk1.compressed_file import read_lines
 from axk1.json_text import json_lines
 from axk1.text.korean import normalize_text
 
@@ -113,19 +113,11 @@ class DomainClassifier:
 
 
 def _labelled_lines(path: str | Path):
-    """(line number, value) of a JSONL file's lines (gzip-compressed when its name ends in .gz), read as bytes: a
-    line that is not UTF-8 or not JSON, or a gzip stream that is damaged or cut short, is a ValueError naming the
-    file and line, not the codec's bare message."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    n = 0
-    try:
-        with opener(path, "rb") as f:
-            for n, value in json_lines(f, path, "fix or remove that line"):
-                yield n, value
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        where = f"after line {n}" if n else "at its start"
-        raise ValueError(f"{path}: not a whole gzip file, {where} ({str(e) or type(e).__name__}): compress it again "
-                         "with gzip, or give the plain .jsonl") from None
+    """(line number, value) of a JSONL file's lines (compressed when its name ends in .gz, .zst, .bz2 or .xz), read
+    as bytes: a line that is not UTF-8 or not JSON, or a compressed stream that is damaged or cut short, is a
+    ValueError naming the file (and line), not the codec's bare message (compressed_file.read_lines)."""
+    lines = read_lines(Path(path), "compress it again, or give the plain .jsonl")
+    yield from json_lines(lines, path, "fix or remove that line")
 
 
 def train_domain_classifier(jsonl_paths: list[str | Path], out: str | Path, label_field: str = "domain") -> dict:

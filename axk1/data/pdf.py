@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axk1.compressed_file import STREAM_ERRORS, open_bytes
 from axk1.data.pdf_footnotes import space_footnote_numbers
 from axk1.data.pdf_bytes import has_no_pages, multiplying_forms_of
 from axk1.data.pdf_garbage import MIN_HANGUL_SPACE_RATIO, byte_mapped_blocks, clean_span, page_garbage_reason
@@ -84,16 +85,12 @@ class PdfResult:
 
 
 def _decompressed(path: Path) -> bytes:
-    """A `.pdf.gz` / `.bz2` / `.xz` file's PDF, in memory (pdfium reads bytes), at most MAX_COMPRESSED_PDF bytes."""
-    import bz2
-    import gzip
-    import lzma
-
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix.lower()]
+    """A `.pdf.gz` / `.bz2` / `.xz` file's PDF, in memory (pdfium reads bytes), at most MAX_COMPRESSED_PDF
+    bytes (compressed_file.open_bytes, by the suffix)."""
     try:
-        with opener(path, "rb") as f:
+        with open_bytes(path) as f:
             data = f.read(MAX_COMPRESSED_PDF + 1)
-    except (OSError, EOFError, lzma.LZMAError) as e:
+    except STREAM_ERRORS as e:
         raise PdfError("corrupt", f"its {path.suffix} compression cannot be read: {e}") from None
     if len(data) > MAX_COMPRESSED_PDF:
         raise PdfError("too_large", f"over {MAX_COMPRESSED_PDF >> 20} MiB decompressed: decompress it to a .pdf")

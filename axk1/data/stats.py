@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import random
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from axk1.compressed_file import read_lines
 from axk1.json_text import json_lines, read_json_file
 from axk1.text.side_files import side_file_reason
 from axk1.token_shards import read_manifest
@@ -67,24 +66,13 @@ def input_files(specs: list[str | Path], what: str) -> list[Path]:
 
 def read_jsonl_rows(files: list[Path]) -> Iterator[tuple[str, object]]:
     """("file:line", parsed row) for every non-blank line; a line that is not UTF-8 JSON is an error naming its
-    file:line, and a .gz file cut short or not gzip at all one naming the file (a corrupt file must not be read in
-    part without a word; gzip's own errors, EOFError and "Not a gzipped file", named no file)."""
+    file:line, and a compressed file (.gz, .zst, .bz2, .xz) cut short or damaged one naming the file
+    (compressed_file.read_lines: a corrupt file must not be read in part without a word)."""
     for f in files:
         regular_file(f)  # a FIFO given by name is refused, never waited on
-        if not f.name.lower().endswith(".gz"):
-            with open(f, "rb") as fh:
-                for n, row in json_lines(fh, f, "fix or remove that line"):
-                    yield f"{f}:{n}", row
-            continue
-        n = 0
-        try:
-            with gzip.open(f, "rb") as fh:
-                for n, row in json_lines(fh, f, "fix or remove that line"):
-                    yield f"{f}:{n}", row
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            after = f" after line {n}" if n else ""
-            raise ValueError(f"{f}: not a whole gzip file{after} ({str(e) or type(e).__name__}): recompress it "
-                             "whole, or move it out of the input") from None
+        lines = read_lines(f, "recompress it whole, or move it out of the input")
+        for n, row in json_lines(lines, f, "fix or remove that line"):
+            yield f"{f}:{n}", row
 
 
 def iter_records(folder: str | Path) -> Iterator[dict]:

@@ -19,16 +19,11 @@ them). Role `developer` (OpenAI's name for system instructions since o1) is `sys
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
-import lzma
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from axk1.compressed_file import ZstdStream
+from axk1.compressed_file import STREAM_ERRORS, codec_by_head, damaged, open_codec
 from axk1.json_text import (BOM, JsonError, find_surrogate, json_type, parse_json, read_json_file, wide_encoding,
                              wide_text, without_bom)
 from axk1.posttrain.chat_report import BadRow, ChatReport
@@ -86,28 +81,18 @@ def read_chat_rows(paths: Iterable[str | Path], report: ChatReport) -> Iterator[
             except STREAM_ERRORS as e:
                 if not kind:  # a plain file's read error is the disk's, not the data's
                     raise
-                raise ValueError(f"chat data {path} is a {kind}stream that is cut short or damaged "
-                                 f"({str(e) or type(e).__name__}): compress it again") from None
+                raise damaged(path, kind.strip(), e, "compress it again", what="chat data") from None
 
 
-# what reading a compressed stream raises when the file is cut short or damaged (bz2 and gzip: OSError, EOFError;
-# zstd: compressed_file.ZstdStream's EOFError and OSError)
-STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 HEAD = 512  # the bytes looked at before a file is read as text: a tar header's "ustar" is at 257
 
 
 def decompressor(head: bytes):
     """(open(path) -> binary stream, "gzip " / "zstd " / "bzip2 " / "xz " or "") for a file starting with `head`:
-    told by its first bytes, not its name. Task files (tasks.read_tasks) are read so too."""
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open, "gzip "
-    if head.startswith(b"\x28\xb5\x2f\xfd"):  # zstandard's own reader ends quietly in a cut frame: not it
-        return (lambda p: io.BufferedReader(ZstdStream(p))), "zstd "
-    if head.startswith(b"BZh"):
-        return bz2.open, "bzip2 "
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open, "xz "
-    return (lambda p: open(p, "rb")), ""
+    told by its first bytes, not its name (compressed_file.codec_by_head). Task files (tasks.read_tasks) are read
+    so too."""
+    codec = codec_by_head(head)
+    return (lambda p: open_codec(p, codec)), f"{codec} " if codec else ""
 
 
 def text_head(opener, path: Path) -> bytes:

@@ -1,8 +1,8 @@
 """Decontamination of generated tasks against the evaluation sets this repository can read offline: a task is
 removed when its trained text (prompt, reasoning, response) shares enough n-grams with a set. The n-grams (word
 13-grams, and character n-grams for text with Hangul) are axk1/text/contamination.py's, as in the pretraining
-corpus and synthetic data; what is particular here is the sets (HumanEval, AIME EN/KO by the eval tasks' readers)
-and the report, which says for every set whether it could be read.
+corpus and synthetic data; what is particular here is the sets (HumanEval and AIME EN/KO, read by the eval tasks'
+readers: humaneval.read_problems, aime.read_jsonl) and the report, which says for every set whether it could be read.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from axk1.json_text import JsonError, parse_json, without_bom
 from axk1.text.contamination import BenchmarkSet, ContaminationIndex, humaneval_file, read_benchmark
-from axk1.user_file import read_bytes
 
 
 @dataclass
@@ -47,30 +45,25 @@ def _humaneval(path: str | Path | None) -> ReferenceSet:
 def _aime(path: str | Path | None) -> ReferenceSet:
     """Problem texts of a local AIME JSONL file, read with the eval task's field names. Only the problem: the
     instruction the eval appends is a template that our prompts may share on purpose, not benchmark content."""
-    from axk1.eval.tasks.aime import HF_FIELDS
+    from axk1.eval.tasks.aime import HF_FIELDS, read_jsonl
 
     if path is None:
         return _not_available("no local file given")
     path = Path(path)
     problem_fields = HF_FIELDS[0]  # ("problem", "question"): the first one a row has is its problem text
-    texts, lacking = [], []
     try:
-        lines = read_bytes(path).split(b"\n")
-        for number, line in enumerate(lines, 1):
-            line = without_bom(line)  # a Windows editor's mark, as the chat and task readers drop it
-            if not line.strip():
-                continue
-            try:
-                row = parse_json(line)
-            except JsonError as e:
-                return _not_available(f"{path}:{number}: not a JSON line ({e})")
-            text = next((row[f] for f in problem_fields if row.get(f)), None) if isinstance(row, dict) else None
-            if text is None:
-                lacking.append(number)
-            else:
-                texts.append(str(text))
-    except (OSError, ValueError) as e:
+        rows = read_jsonl(path)  # the eval task's reader: what it would score is what is compared
+    except OSError as e:
         return _not_available(f"{path}: {e}")
+    except ValueError as e:  # its errors name the file (and line) already
+        return _not_available(str(e))
+    texts, lacking = [], []
+    for number, row in rows:
+        text = next((row[f] for f in problem_fields if row.get(f)), None)
+        if text is None:
+            lacking.append(number)
+        else:
+            texts.append(str(text))
     # a row without its problem would escape decontamination unseen (a row spelled "Problem"): the set is refused
     if not texts:
         return _not_available(f"{path}: no row has a {' or '.join(problem_fields)} field")

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from axk1.atomic_file import write_text_atomic
+from axk1.compressed_file import STREAM_ERRORS, damaged
 from axk1.eval.judge_limits import judge_limits
 from axk1.json_text import find_surrogate, without_bom
-from axk1.posttrain.chat_formats import HEAD, STREAM_ERRORS, decompressor, refuse_not_text, text_head
+from axk1.posttrain.chat_formats import HEAD, decompressor, refuse_not_text, text_head
 from axk1.posttrain.exact_grader import normalise_text
 from axk1.posttrain.rewards import KINDS, integer_answer
 from axk1.text.tokenizer_file import THINK_CLOSE, THINK_OPEN
@@ -222,5 +223,4 @@ def task_lines(path: Path) -> Iterator[bytes]:
     except STREAM_ERRORS as e:
         if not kind:  # a plain file's read error is the disk's, not the data's
             raise
-        raise ValueError(f"the task file {path} is a {kind}stream that is cut short or damaged "
-                         f"({str(e) or type(e).__name__}): compress it again from the JSONL") from None
+        raise damaged(path, kind.strip(), e, "compress it again from the JSONL", what="the task file") from None

@@ -64,7 +64,8 @@ def add_synth_parser(data_subparsers) -> argparse.ArgumentParser:
                     "ones), checked (format, encoding, length, language, grounding, decontamination, dedup) and "
                     "accounted for. Any recipe setting can be overridden as --section.key value (e.g. "
                     "--teacher.temperature 0.2).")
-    p.add_argument("documents", help="JSONL (or .jsonl.gz) rows with text, id, metadata (language, domain)")
+    p.add_argument("documents", help="JSONL (or .jsonl.gz/.zst/.bz2/.xz) rows with text, id, metadata "
+                   "(language, domain)")
     p.add_argument("--teacher", required=True, help="openai:URL of the teacher, e.g. openai:http://127.0.0.1:8000/v1")
     p.add_argument("--recipe", required=True, type=Path, help="synth recipe TOML (see recipes/synth/default.toml)")
     p.add_argument("-o", "--output", required=True, type=Path,

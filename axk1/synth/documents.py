@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 from collections import Counter
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axk1.compressed_file import read_lines
 from axk1.json_text import JsonError, find_surrogate, parse_json
 from axk1.synth.recipe import PassageConfig
 from axk1.synth.text import hangul_language
@@ -39,54 +39,54 @@ def read_documents(path: str | Path) -> Iterator[tuple[int, Document | None, str
     if not path.exists():
         raise FileNotFoundError(f"documents file {path} does not exist")
     if path.is_dir():
-        raise IsADirectoryError(f"documents {path} is a folder: give one JSONL (or .jsonl.gz) file")
-    opener = gzip.open if path.suffix == ".gz" else open
+        raise IsADirectoryError(f"documents {path} is a folder: give one JSONL file (or .jsonl.gz, .zst, .bz2, .xz)")
     seen: dict[str, int] = {}  # id -> line it was first used on
     copies: Counter = Counter()  # text hash -> rows without an id holding that text so far
-    with opener(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield n, None, f"invalid UTF-8: byte {e.start} of {path}:{n}"
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = parse_json(line)
-            except JsonError as e:
-                yield n, None, f"not JSON: {path}:{n}: {e}"
-                continue
-            if not isinstance(row, dict):
-                yield n, None, f"not a JSON object: {path}:{n} is a {type(row).__name__}"
-                continue
-            if not isinstance(row.get("text"), str):
-                yield n, None, f"no 'text' string: {path}:{n} has text = {str(row.get('text'))[:40]!r}"
-                continue
-            surrogate = find_surrogate(row)
-            if surrogate is not None:  # valid JSON ("\ud800") but not text: no prompt, cache key or output holds it
-                yield n, None, f"lone_surrogate: {path}:{n} at {surrogate}"
-                continue
-            text = normalize(row["text"]).strip()
-            if not text:
-                yield n, None, f"empty text: {path}:{n}"
-                continue
-            # 0 and False are ids too; only a missing, null or empty id falls back to the text's hash
-            raw_id = row.get("id")
-            if raw_id is None or raw_id == "":
-                digest = hashlib.sha1(text.encode()).hexdigest()[:16]
-                copies[digest] += 1
-                doc_id = f"text-{digest}" + (f"-{copies[digest]}" if copies[digest] > 1 else "")
-            else:
-                doc_id = str(raw_id)
-            if doc_id in seen:
-                yield n, None, f"duplicate id: {path}:{n} repeats id {doc_id!r} of line {seen[doc_id]} (give ids once)"
-                continue
-            seen[doc_id] = n
-            meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
-            lang = meta.get("language") if meta.get("language") in ("ko", "en") else hangul_language(text)
-            domain = meta.get("domain") if isinstance(meta.get("domain"), str) else None
-            yield n, Document(doc_id, text, lang, domain, meta), None
+    # a compressed file cut short or damaged is one ValueError naming it (read_lines), not gzip's bare EOFError
+    lines = read_lines(path, "compress the documents again, or give the plain .jsonl", what="documents file")
+    for n, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield n, None, f"invalid UTF-8: byte {e.start} of {path}:{n}"
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = parse_json(line)
+        except JsonError as e:
+            yield n, None, f"not JSON: {path}:{n}: {e}"
+            continue
+        if not isinstance(row, dict):
+            yield n, None, f"not a JSON object: {path}:{n} is a {type(row).__name__}"
+            continue
+        if not isinstance(row.get("text"), str):
+            yield n, None, f"no 'text' string: {path}:{n} has text = {str(row.get('text'))[:40]!r}"
+            continue
+        surrogate = find_surrogate(row)
+        if surrogate is not None:  # valid JSON ("\ud800") but not text: no prompt, cache key or output holds it
+            yield n, None, f"lone_surrogate: {path}:{n} at {surrogate}"
+            continue
+        text = normalize(row["text"]).strip()
+        if not text:
+            yield n, None, f"empty text: {path}:{n}"
+            continue
+        # 0 and False are ids too; only a missing, null or empty id falls back to the text's hash
+        raw_id = row.get("id")
+        if raw_id is None or raw_id == "":
+            digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+            copies[digest] += 1
+            doc_id = f"text-{digest}" + (f"-{copies[digest]}" if copies[digest] > 1 else "")
+        else:
+            doc_id = str(raw_id)
+        if doc_id in seen:
+            yield n, None, f"duplicate id: {path}:{n} repeats id {doc_id!r} of line {seen[doc_id]} (give ids once)"
+            continue
+        seen[doc_id] = n
+        meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+        lang = meta.get("language") if meta.get("language") in ("ko", "en") else hangul_language(text)
+        domain = meta.get("domain") if isinstance(meta.get("domain"), str) else None
+        yield n, Document(doc_id, text, lang, domain, meta), None
 
 
 def _pieces(text: str, max_chars: int) -> Iterator[str]:

@@ -18,9 +18,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from axk1.atomic_file import write_text_atomic
+from axk1.file_set import publish_set
 from axk1.checkpoint.run_lock import RunLock
-from axk1.signal_handlers import STOP_SIGNALS, held_signals
 from axk1.synth.documents import looks_like_math, read_documents, split_passages
 from axk1.synth.filters import Decontaminator, SampleFilter, cut_reply, encoding_problem, reply_problem
 from axk1.synth.formats import chat_messages, parse_reply
@@ -250,10 +249,14 @@ def check_outputs(paths: dict[str, Path], inputs: list[Path]) -> None:
                              "would destroy it: choose another -o (or --cache)")
 
 
-def _tmp(path: Path) -> Path:
-    """Files are written beside their place, then renamed into it: an interrupted run, or one where every request
-    failed, never leaves an empty or half file where a good one was."""
-    return path.with_name(path.name + ".tmp")
+# a run's files, replaced as one set (file_set.publish_set); not the cache, which every reply is written to at once
+PUBLISHED = ("kept", "rejected", "failed", "excluded", "summary", "latest_failed")
+
+
+def _staging(output: Path) -> str:
+    """The staging folder (file_set.publish_set) of the run writing `output`, in its folder: one per kept file, as
+    the run lock is, and hidden, as the data sources pass over such folders."""
+    return f".{output.name}.synth-staging"
 
 
 def run_synth(documents: str | Path, recipe: SynthRecipe, teacher_url: str, output: str | Path,
@@ -314,32 +317,41 @@ def _run_locked(documents: Path, recipe: SynthRecipe, teacher_url: str, paths: d
 
     checker = SampleFilter(spec, decontaminator)
     rejections: Counter = Counter()
-    files = {k: open(_tmp(paths[k]), "w", encoding="utf-8") for k in ("kept", "rejected", "failed", "excluded")}
-    files["excluded"].writelines(json.dumps(x, ensure_ascii=False) + "\n" for x in excluded_items)
-    try:
-        _sort_out(jobs, results, teacher, recipe, checker, summary, rejections, files)
-    finally:
-        for f in files.values():
-            f.close()
-    summary.rejections = dict(rejections)
-    summary.outputs = {k: str(v) for k, v in paths.items()}
-    if summary.requests and summary.failed == summary.requests and any(p.exists() for p in
-                                                                      (paths["kept"], paths["summary"])):
-        # Nothing new to write: an earlier run's samples are worth more than none. Its files are left whole, side
-        # files too, so that they describe one run; this run's failures go beside them, under their own name.
-        summary.kept_previous = True
-        os.replace(_tmp(paths["failed"]), paths["latest_failed"])
-        for k in ("kept", "rejected", "excluded"):
-            _tmp(paths[k]).unlink()
-        return summary
-    # the summary written whole beside its place too (a kill while writing it left a cut one beside whole outputs),
-    # then the set renamed into place with Ctrl-C and SIGTERM held until the last rename: a stop between two
-    # renames left this run's kept file beside the earlier run's rejected file and summary
-    write_text_atomic(_tmp(paths["summary"]), json.dumps(asdict(summary), indent=2, ensure_ascii=False))
-    with held_signals(STOP_SIGNALS):
-        for k in ("kept", "rejected", "failed", "excluded", "summary"):
-            os.replace(_tmp(paths[k]), paths[k])
-        paths["latest_failed"].unlink(missing_ok=True)  # an earlier failed attempt's, older than these files
+    names = {k: paths[k].name for k in PUBLISHED}
+
+    def write(folder: Path) -> None:
+        """The run's files, written into the staging folder (file_set.publish_set renames them into place)."""
+        files = {k: open(folder / names[k], "w", encoding="utf-8") for k in ("kept", "rejected", "failed", "excluded")}
+        try:
+            files["excluded"].writelines(json.dumps(x, ensure_ascii=False) + "\n" for x in excluded_items)
+            _sort_out(jobs, results, teacher, recipe, checker, summary, rejections, files)
+        finally:
+            for f in files.values():
+                f.close()
+        summary.rejections = dict(rejections)
+        summary.outputs = {k: str(v) for k, v in paths.items()}
+        if summary.requests and summary.failed == summary.requests and any(p.exists() for p in
+                                                                          (paths["kept"], paths["summary"])):
+            # Nothing new to write: an earlier run's samples are worth more than none. Its files are left whole,
+            # side files too, so that they describe one run; this run's failures go beside them, under their own
+            # name, and the set published is that file alone.
+            summary.kept_previous = True
+            os.replace(folder / names["failed"], folder / names["latest_failed"])
+            for k in ("kept", "rejected", "excluded"):
+                (folder / names[k]).unlink()
+            return
+        (folder / names["summary"]).write_text(json.dumps(asdict(summary), indent=2, ensure_ascii=False),
+                                               encoding="utf-8")
+
+    def not_written(why: str) -> OSError:
+        return OSError(f"the samples of this run could not be written beside {paths['kept']} ({why}): free space "
+                       "or choose another -o; the files there are as they were (the cache keeps the replies)")
+
+    # A new set replaces the old one whole (a stop between two renames left this run's kept file beside the earlier
+    # run's rejected file and summary), and an earlier failed attempt's latest.failed file goes with it. `known` is
+    # read once write has returned: a run that kept the previous set removes none of it.
+    known = (names[k] for k in PUBLISHED if not summary.kept_previous)
+    publish_set(paths["kept"].parent, _staging(paths["kept"]), write, known, not_written)
     return summary
 
 

@@ -19,7 +19,6 @@ text. A text holds a row when it shares MIN_SHARED of its n-grams, or all of a s
 
 from __future__ import annotations
 
-import gzip
 import html
 import importlib.util
 import re
@@ -29,6 +28,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from axk1.compressed_file import read_lines
 from axk1.json_text import json_lines
 from axk1.text.korean import HANGUL, normalize_text
 from axk1.text.ngrams import fold_width, normalize, words
@@ -213,7 +213,7 @@ def humaneval_file() -> Path:
 
 
 def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
-    """One evaluation set: "humaneval", or a JSONL file (.gz too; relative to `base`). Every string field of
+    """One evaluation set: "humaneval", or a JSONL file (.gz, .zst, .bz2 or .xz too; relative to `base`). Every string field of
     TEXT_FIELDS_MIN_CHARS or more of every row is benchmark text (the problem, a solution, tests), encoded blobs
     excepted (_benchmark_text). Strict: a missing file or a bad line is an error naming file:line, since a set read
     in part lets contaminated text through."""
@@ -223,18 +223,17 @@ def read_benchmark(spec: str | Path, base: str | Path = ".") -> BenchmarkSet:
         raise FileNotFoundError(f"benchmark file {path} does not exist (or is not a file): give the evaluation "
                                 "set's JSONL file, or drop it from the benchmark list")
     texts, ids, rows = [], [], 0
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            for number, row in json_lines(f, path, "fix the evaluation set or drop it from the benchmark list"):
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with text fields")
-                rows += 1
-                row_id = benchmark_row_id(row, number, rows - 1)
-                for text in filter(None, map(_benchmark_text, row.values())):
-                    texts.append(text)
-                    ids.append(row_id)
-    except (OSError, EOFError) as e:  # unreadable, or a truncated .gz
+    advice = "fix the evaluation set or drop it from the benchmark list"
+    try:  # a compressed set cut short is read_lines' ValueError, naming the file
+        for number, row in json_lines(read_lines(path, advice, what="benchmark file"), path, advice):
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with text fields")
+            rows += 1
+            row_id = benchmark_row_id(row, number, rows - 1)
+            for text in filter(None, map(_benchmark_text, row.values())):
+                texts.append(text)
+                ids.append(row_id)
+    except OSError as e:  # unreadable
         raise ValueError(f"{path}: cannot be read ({e})") from None
     return BenchmarkSet(name, str(path), texts, ids, rows)
 

@@ -20,7 +20,7 @@ from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, apply_li
                                   no_answer_reason, register)
 from axk1.json_text import json_lines
 from axk1.text.contamination import benchmark_row_id
-from axk1.user_file import not_utf8
+from axk1.user_file import not_utf8, read_bytes
 
 INSTRUCTIONS = {
     "en": "Please reason step by step, and put your final answer within \\boxed{}.",
@@ -84,16 +84,19 @@ def _hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
     return None
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    """(line number, row) for each non-blank line; errors name the file and the line."""
+def read_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) for each non-blank line of a local AIME JSONL file, the one reader of one (this task's,
+    and post-training's decontamination: posttrain/decontam.py); errors name the file and the line. A UTF-8
+    byte-order mark at the start of a line is dropped, as json_text.without_bom does (a Windows editor's mark, or
+    files joined with `cat`). A FIFO or a folder is refused (user_file.read_bytes), never waited on."""
     try:
-        text = path.read_text(encoding="utf-8")  # whole: the byte a decode error names is the file's
+        text = read_bytes(path).decode("utf-8")  # whole: the byte a decode error names is the file's
     except UnicodeDecodeError:
         raise not_utf8(path, "AIME data is a UTF-8 JSONL file") from None
     rows = []
     # lines end at newlines only, as a file reads (str.splitlines also split at U+2028 inside a problem's text)
-    for number, row in json_lines(io.StringIO(text, newline=None), path,
-                                  "each line holds one problem as {\"problem\": ..., \"answer\": ...}"):
+    lines = (line.lstrip("\ufeff") for line in io.StringIO(text, newline=None))
+    for number, row in json_lines(lines, path, "each line holds one problem as {\"problem\": ..., \"answer\": ...}"):
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{number}: a JSON {type(row).__name__}, not an object with problem/answer "
                              "fields")
@@ -112,7 +115,7 @@ def _rows_from(source: str, flag: str) -> tuple[list[tuple[int | None, dict]], s
     """Local JSONL file or a Hugging Face dataset id (needs network and `datasets`): (line number or None, row)."""
     path = Path(source).expanduser()
     if path.is_file():
-        return _read_jsonl(path), str(path)
+        return read_jsonl(path), str(path)
     if path.exists():
         raise ValueError(f"AIME data {source!r} is not a regular file; give a JSONL file with problem/answer rows")
     if _looks_like_path(source):

