@@ -159,11 +159,15 @@ def _texts(n: int) -> list[str]:
     return ["".join(rng.choice(parts + [rng.choice(SAYINGS)]) for _ in range(rng.randint(0, 10))) for _ in range(n)]
 
 
-def test_the_pieces_ids_are_the_tokenizers_ids_for_the_whole_text(codec):
+def test_the_pieces_ids_are_the_tokenizers_ids_for_the_whole_text(codec, monkeypatch):
+    import axk1.text.segment_encoder as segment_encoder
+
+    monkeypatch.setattr(segment_encoder, "CACHE_CHARS", 500)  # forgotten and remembered anew many times over
     encoder = SegmentEncoder(codec.tokenizer)
     assert encoder.splits is not None  # the tests' tokenizer (byte-level BPE, tags as added tokens) is cut
     for text in _texts(3000):
         assert encoder.encode(text) == codec.tokenizer.encode(text, add_special_tokens=False).ids, text
+        assert encoder.cached_chars == sum(map(len, encoder.cache)) <= 500
     assert encoder.cache  # and pieces were remembered
 
 

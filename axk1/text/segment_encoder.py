@@ -23,7 +23,9 @@ from typing import Any
 # pre-tokenisers that treat each piece alone, whatever precedes it in the text
 PIECEWISE = {"ByteLevel", "Split", "Digits", "Punctuation", "Whitespace", "WhitespaceSplit", "BertPreTokenizer",
              "UnicodeScripts", "CharDelimiterSplit"}
-CACHE_CHARS = 64_000_000  # the remembered pieces' text, at most (then forgotten at once, and remembered anew)
+# the remembered pieces' text, at most, then forgotten at once and remembered anew: a row's history needs far less,
+# and every rank holds it (4M characters and their ids as Python ints, ~36 bytes a token: some 50-100 MB)
+CACHE_CHARS = 4_000_000
 
 
 def _piecewise(pre: Any) -> bool:
