@@ -63,7 +63,7 @@ def test_every_turn_renders_the_tokens_its_whole_history_renders(codec, template
     """The folder's template (which writes the last assistant message otherwise) and one that no prefix of a
     history renders the same (so every prompt is rendered in full), with and without a tool loop."""
     codec = codec if template is None else dataclasses.replace(codec, chat_template=template)
-    messages = _conversation(12, tools)
+    messages = _conversation(20, tools)  # past chat_prompts.LINEAR_FROM: the linear rendering is tried
     row_tools = ADD if tools else None
     examples = render_examples(codec, messages, "keep", 100_000, tools=row_tools)
     assert [e.ids.tolist() for e in examples] == _expected(codec, messages, row_tools)
@@ -133,6 +133,9 @@ def test_a_turn_after_a_tools_output_gets_its_own_generation_prompt():
                 {"role": "user", "content": "u1"}, {"role": "assistant", "content": "c1"},
                 {"role": "tool", "content": "r1"}, {"role": "assistant", "content": "a1"},
                 {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]
+    # more turns after, so that the linear rendering is tried (chat_prompts.LINEAR_FROM)
+    messages += [m for k in range(3, 15) for m in ({"role": "user", "content": f"u{k}"},
+                                                   {"role": "assistant", "content": f"a{k}"})]
     turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     prompts = TurnPrompts(Codec(), messages, [m["content"] for m in messages], turns, None)
     for i in turns:

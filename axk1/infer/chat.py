@@ -19,6 +19,7 @@ from typing import Any
 from axk1.json_text import read_json_file
 from axk1.text.chat_template import CHAT_TEMPLATE, read_chat_template, render_template, template_environment
 from axk1.text.reasoning import REASONING_FIELDS  # an assistant's trace under its names
+from axk1.text.segment_encoder import SegmentEncoder
 from axk1.text.template_limits import PastBounds
 from axk1.text.think_prompt import in_mode
 from axk1.text.tokenizer_file import TEXT_TAGS, THINK_OPEN, load_tokenizer, special_token_pattern
@@ -70,6 +71,7 @@ class ChatCodec:
     _special_re: re.Pattern | None = field(default=None, init=False, repr=False)
     _bytes: dict[int, bytes | None] = field(default_factory=dict, init=False, repr=False)
     _text_bytes: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
+    _segments: SegmentEncoder | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> ChatCodec | None:
@@ -98,6 +100,13 @@ class ChatCodec:
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def encode_text(self, text: str) -> list[int]:
+        """`encode(text, add_special_tokens=False)`, the same ids, each piece between added tokens encoded once and
+        remembered (text/segment_encoder.py): SFT encodes a row's history again for every turn."""
+        if self._segments is None:
+            self._segments = SegmentEncoder(self.tokenizer)
+        return self._segments.encode(text)
 
     def decode(self, ids: list[int]) -> str:
         """Text without special tokens, except the think and tool-call tags: a tokenizer that registered them as

@@ -320,8 +320,8 @@ def _render_turn(codec: ChatCodec, history: _History, i: int, mode: str, max_tok
     if len(prompt) + len(completion) > max_chars:
         raise BadRow("over-long", f"turn {i} has {len(prompt) + len(completion)} characters, more than "
                      f"{max_tokens} tokens can hold")
-    prompt_ids = codec.encode(prompt, add_special_tokens=False)
-    completion_ids = codec.encode(completion, add_special_tokens=False)
+    prompt_ids = codec.encode_text(prompt)  # (the history's pieces encoded once a row, not once a turn)
+    completion_ids = codec.encode_text(completion)
     if len(prompt_ids) + len(completion_ids) > max_tokens:
         raise BadRow("over-long", f"turn {i} needs {len(prompt_ids) + len(completion_ids)} tokens > {max_tokens}")
     return ChatExample(np.asarray(prompt_ids + completion_ids, dtype=np.int32), len(prompt_ids),

@@ -16,6 +16,12 @@ from __future__ import annotations
 from axk1.infer.chat import ChatCodec, message_text
 from axk1.text.think_prompt import in_mode
 
+# The turns from which the linear rendering is tried. Its check costs about four renders of a message or two a turn,
+# where rendering each prompt in full costs one render of the whole history a turn: below ~16 turns the full renders
+# were the cheaper (benchmarks/RESULTS.md, "SFT chat loading"), and most rows of an SFT set have a few turns, which
+# paid for the check (3-4 turns: 3x the renders) and gained nothing.
+LINEAR_FROM = 16
+
 
 def history_message(message: dict, answer: str) -> dict:
     """A message as the history of later turns holds it: an assistant's answer (and calls), its reasoning dropped, as
@@ -48,7 +54,7 @@ class TurnPrompts:
 
     def prompt(self, i: int, thinking: bool) -> str:
         if thinking not in self.plans:
-            self.plans[thinking] = self._plan(thinking) if len(self.turns) > 2 else None  # few turns: nothing to save
+            self.plans[thinking] = self._plan(thinking) if len(self.turns) >= LINEAR_FROM else None
         plan = self.plans[thinking]
         if plan is None or i not in plan[1]:
             return self.exact(i, thinking)
