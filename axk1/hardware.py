@@ -2,8 +2,8 @@
 
 Peaks are the vendors' dense (no 2:4 sparsity: the datasheets' starred figures halved) tensor-core figures per
 GPU, from the public datasheets: NVIDIA A100 (SXM4 80 GB and 40 GB), H100 SXM5, PCIe and NVL, H800 SXM5 (H100
-compute, NVLink cut to 400 GB/s) and PCIe (H100 PCIe compute), H200 SXM and NVL, HGX B200, GB200 NVL72 (per
-Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090 (Ada Lovelace architecture whitepaper, FP32-accumulate rates: the
+compute, NVLink cut to 400 GB/s) and PCIe (H100 PCIe compute), H200 SXM and NVL, GH200 Grace Hopper (its Hopper
+GPU, 96 GB HBM3 or 144 GB HBM3e), HGX B200, GB200 NVL72 (per Blackwell GPU), L40S, V100 SXM2, GeForce RTX 4090 (Ada Lovelace architecture whitepaper, FP32-accumulate rates: the
 GeForce parts run FP16-accumulate at twice that, which training does not use); AMD Instinct MI300X. H20 has no
 public datasheet: its figures are the ones NVIDIA gave its partners (148 dense FP16/BF16 TFLOP/s, 96 GB HBM3 at
 4.0 TB/s, NVLink 900 GB/s), as server vendors list them.
@@ -78,6 +78,14 @@ GPUS: dict[str, GPU] = {g.name: g for g in [
     GPU("H800-PCIE", 756.5, 1513.0, 80, 2.0, 400, 0, "NVIDIA H800 PCIe datasheet (H100 PCIe compute; NVLink bridge "
         "400 GB/s)"),
     GPU("H20", 148.0, 296.0, 96, 4.0, 900, 0, "NVIDIA H20 figures as given to partners (no public datasheet)"),
+    # GH200 Grace Hopper: the superchip's GPU is a Hopper H100/H200-class die at the SXM part's clocks; NVIDIA's
+    # GH200 datasheet gives 3,958 FP8 and 1,979 BF16 TFLOP/s with sparsity (the same as H100 SXM), halved here, and
+    # 96 GB HBM3 at 4 TB/s or 144 GB HBM3e at 4.9 TB/s. NVLink 4 (18 links, 900 GB/s) to other GPUs; NVLink-C2C to
+    # its own Grace CPU is not scale-up. The driver names the parts "NVIDIA GH200 480GB" (480 GB: the Grace CPU's
+    # LPDDR5X, not the GPU's memory) and "NVIDIA GH200 144G HBM3e"
+    GPU("GH200", 989.4, 1978.9, 96, 4.0, 900, 400, "NVIDIA GH200 Grace Hopper Superchip datasheet (96 GB HBM3)"),
+    GPU("GH200-144GB", 989.4, 1978.9, 144, 4.9, 900, 400, "NVIDIA GH200 Grace Hopper Superchip datasheet (144 GB "
+        "HBM3e)"),
     GPU("L40S", 362.05, 733.0, 48, 0.864, 64, 0, "NVIDIA L40S datasheet (PCIe Gen4 x16, no NVLink)"),
     # Volta has fp16 tensor cores and no bf16 ones: its 16-bit peak is fp16's (the planner says so in plan.md)
     GPU("V100", 125.0, None, 32, 0.9, 300, 0, "NVIDIA V100 datasheet (SXM2 32GB; fp16 tensor peak, no bf16)",
@@ -89,7 +97,9 @@ ALIASES = {"A100-80GB": "A100", "A100-SXM": "A100", "A100-SXM4-80GB": "A100", "A
            "H100-SXM": "H100", "H100-SXM5": "H100", "H100-80GB": "H100", "H200-SXM": "H200",
            "HGX-B200": "B200", "GB200-NVL72": "GB200", "MI300": "MI300X", "L40S-48GB": "L40S",
            "V100-SXM2": "V100", "V100-32GB": "V100", "RTX-4090": "RTX4090", "GEFORCE-RTX-4090": "RTX4090",
-           "4090": "RTX4090", "A100-PCIE-40GB": "A100-40GB"}
+           "4090": "RTX4090", "A100-PCIE-40GB": "A100-40GB",
+           # the driver's names (see the GH200 rows): 480GB is the CPU's memory, HBM3e the 144 GB part
+           "GH200-480GB": "GH200", "GH200-HBM3E": "GH200-144GB"}
 OVERRIDES_HELP = ("for another GPU give its name with --gpu-memory GB (its memory) and --peak-tflops TF (its dense "
                   "peak at --precision)")
 
@@ -129,8 +139,11 @@ def get_gpu(name: str) -> GPU:
     # before the memory-only part below: "NVIDIA A100-SXM4-40GB" is the table's A100-40GB, not an unknown
     # "NVIDIA-A100-SXM4" with 40 GB
     device = gpu_for_device_name(name)
-    if device is not None:  # with the memory its name ends in, as for NAME-<N>GB ("NVIDIA H100 94GB")
-        return device if parsed is None else with_overrides(device, memory_gb=parsed[1])
+    if device is not None:  # with the memory its name ends in, as for NAME-<N>GB ("NVIDIA H100 94GB"), unless
+        # that is a name of the part itself ("NVIDIA GH200 480GB": an alias of GH200, 480 GB the CPU's memory)
+        if parsed is None or _key(f"{device.name}-{parsed[1]:g}GB") == device.name:
+            return device
+        return with_overrides(device, memory_gb=parsed[1])
     if parsed is None:
         raise unknown_gpu_error(name)
     return with_overrides(parsed[0], memory_gb=parsed[1])

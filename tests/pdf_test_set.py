@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from axk1.data.pdf_render import KOREAN_FONTS, RenderedPdf, render_hyphenated_pdf, render_pdf
+from axk1.data.pdf_render import KOREAN_FONTS, RenderedPdf, render_pdf
+from tests.pdf_fixtures import render_hyphenated_pdf
 from axk1.data.textgen import korean_document, korean_paragraph
 
 

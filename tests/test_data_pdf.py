@@ -6,7 +6,8 @@ import pytest
 
 from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
 from axk1.data.pdf_garbage import clean_span, page_garbage_reason
-from axk1.data.pdf_render import render_encrypted_pdf, render_image_only_pdf, render_pdf
+from axk1.data.pdf_render import render_pdf
+from tests.pdf_fixtures import render_encrypted_pdf, render_image_only_pdf
 from tests.pdf_test_set import build_test_set, char_error_rate
 
 

@@ -7,7 +7,8 @@ import pypdfium2 as pdfium
 import pytest
 
 from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
-from axk1.data.pdf_render import render_encrypted_pdf, render_form_pdf, render_image_only_pdf, render_pdf
+from axk1.data.pdf_render import render_pdf
+from tests.pdf_fixtures import render_encrypted_pdf, render_form_pdf, render_image_only_pdf
 from tests.pdf_test_set import char_error_rate
 
 PARAS = ["서울시는 내년부터 모든 공공도서관의 운영 시간을 밤 10시까지 연장한다고 5일 밝혔다. 시는 직장인과 학생들의 "

@@ -15,7 +15,8 @@ from axk1.data.cli import add_data_parser
 from axk1.data.config import config_from_dict, load_pipeline_config
 from axk1.data.difficulty import annotate_difficulty, mtld
 from axk1.data.mathgen import generate_problems
-from axk1.data.pdf_render import render_encrypted_pdf, render_pdf
+from axk1.data.pdf_render import render_pdf
+from tests.pdf_fixtures import render_encrypted_pdf
 from axk1.data.stats import account, iter_records
 from axk1.data.textgen import english_document, korean_document, korean_paragraph
 from tests.data_helpers import predict

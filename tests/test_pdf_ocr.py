@@ -11,7 +11,7 @@ import pytest
 
 from axk1.data.pdf import PdfConfig, PdfError, extract_pdf
 from axk1.data.pdf_ocr import OcrTimeout
-from axk1.data.pdf_render import render_scanned_pdf
+from tests.pdf_fixtures import render_scanned_pdf
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdf_ko"
 TEXT = "스캔된 문서의 한국어 본문입니다. 띄어쓰기도 잘 되어 있습니다. " * 5

@@ -4,7 +4,7 @@ usually is, PDFium gives every syllable a line of its own, and the page read one
 
 from axk1.data.pdf import PdfConfig, extract_pdf
 from axk1.data.pdf_lines import Line
-from axk1.data.pdf_render import render_vertical_columns_pdf, render_vertical_pdf
+from tests.pdf_fixtures import render_vertical_columns_pdf, render_vertical_pdf
 from axk1.data.pdf_vertical import merge_vertical, spaced_column
 
 PARAS = ["세로로 쓴 글은 위에서 아래로 읽고 줄은 오른쪽에서 왼쪽으로 넘어갑니다. 옛 책과 신문이 이렇게 쓰였습니다.",

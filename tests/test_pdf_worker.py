@@ -76,7 +76,7 @@ def test_a_timed_out_ocr_page_is_named_and_leaves_no_process_and_no_file_behind(
     import tempfile
     import time
 
-    from axk1.data.pdf_render import render_scanned_pdf
+    from tests.pdf_fixtures import render_scanned_pdf
 
     bin_dir, tmp, seen, count = tmp_path / "bin", tmp_path / "tmp", tmp_path / "seen", tmp_path / "count"
     bin_dir.mkdir()

@@ -17,6 +17,8 @@ from axk1.plan.planner import make_plan
     ("L40S", "L40S", 362.05, 48), ("V100", "V100", 125.0, 32), ("RTX 4090", "RTX4090", 165.2, 24),
     ("H100 PCIe", "H100-PCIE", 756.5, 80), ("H100 NVL", "H100-NVL", 835.5, 94), ("H20", "H20", 148.0, 96),
     ("H200 NVL", "H200-NVL", 835.5, 141), ("H800 PCIe", "H800-PCIE", 756.5, 80),
+    # Grace Hopper: an H100-class GPU with its own memory; 480 GB in its driver name is the Grace CPU's, not the GPU's
+    ("GH200", "GH200", 989.4, 96), ("GH200 480GB", "GH200", 989.4, 96), ("GH200-144GB", "GH200-144GB", 989.4, 144),
 ])
 def test_common_parts_resolve_with_datasheet_figures(name, canonical, bf16, memory):
     gpu = hardware.get_gpu(name)
@@ -78,6 +80,8 @@ def test_cli_plans_a_gpu_the_table_lacks(capsys):
     ("NVIDIA A100-SXM4-40GB", 312.0), ("NVIDIA GB200", 2500.0), ("NVIDIA L40S", 362.05),
     # the PCIe forms of H200 and H800 (both were given the SXM part's 989 through "H200" / "H800" in their names)
     ("NVIDIA H200 NVL", 835.5), ("NVIDIA H800 PCIe", 756.5), ("NVIDIA H800", 989.4),
+    # Grace Hopper's GPU, both memories (the 96 GB part had no entry: its MFU was not shown)
+    ("NVIDIA GH200 480GB", 989.4), ("NVIDIA GH200 144G HBM3e", 989.4),
 ])
 def test_trainer_mfu_denominator_takes_the_longest_matching_name(monkeypatch, device_name, tflops):
     from axk1.train import metrics
@@ -95,9 +99,11 @@ DEVICE_NAMES = [
     ("NVIDIA A100-SXM4-80GB", "A100"), ("NVIDIA A100 80GB PCIe", "A100"),
     ("NVIDIA GeForce RTX 4090", "RTX4090"), ("NVIDIA L40S", "L40S"), ("NVIDIA B200", "B200"),
     ("NVIDIA GB200", "GB200"), ("AMD Instinct MI300X", "MI300X"), ("Tesla V100-SXM2-32GB", "V100"),
+    # Grace Hopper: GH200, not GB200 nor H200 (whole words); the 96 GB part's name holds the CPU's 480 GB
+    ("NVIDIA GH200 480GB", "GH200"), ("NVIDIA GH200 144G HBM3e", "GH200-144GB"),
     # parts the table lacks, though a table name is part of theirs: whole words only
-    ("NVIDIA L40", None), ("AMD Instinct MI300A", None), ("NVIDIA GH200 480GB", None), ("NVIDIA A10", None),
-    ("Tesla T4", None),
+    ("NVIDIA L40", None), ("AMD Instinct MI300A", None), ("NVIDIA A10", None), ("Tesla T4", None),
+    ("Tesla P100-PCIE-16GB", None),
 ]
 
 
@@ -115,7 +121,7 @@ def test_the_trainer_and_the_planner_find_the_same_entry(monkeypatch, device_nam
     peak = metrics.peak_flops(torch.device("cuda"), "bf16")
     if entry is None:
         assert peak == 0.0  # MFU not shown, as for any part the table lacks
-        try:  # the planner: unknown, or ("... 480GB") a part known only by its memory, with no peak
+        try:  # the planner: unknown, or ("...-16GB") a part known only by its memory, with no peak
             planned = hardware.get_gpu(device_name)
         except ValueError as e:
             assert "unknown GPU" in str(e)

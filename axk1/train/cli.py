@@ -143,7 +143,7 @@ def run_dry_run(args: argparse.Namespace, cls: type | None = None, example: str 
     try:
         recipe = load_recipe(args.recipe, [*overrides, "--run.device", "cpu"], cls, example, out_dir=args.out,
                              max_steps=args.max_steps)
-    except (OSError, ValueError) as e:  # worded so by train/recipe_checks.py's _check_model_folder
+    except (OSError, ValueError) as e:  # worded so by train/recipe_sections.py's _check_model_folder
         if str(e).startswith("[model] init_from: "):
             raise init_from_refused(e, args.recipe, raw, cls) from e
         raise
