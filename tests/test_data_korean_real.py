@@ -292,9 +292,9 @@ def test_pii_scrubbing_time_is_linear_in_long_runs():
     import time
 
     for run in ("QUJD" * 50_000, "1" * 200_000, "a." * 100_000):
-        start = time.perf_counter()
+        start = time.process_time()
         out, counts = scrub_pii(run + "\n" + bill(1809890))
-        assert time.perf_counter() - start < 10
+        assert time.process_time() - start < 10
         assert counts == {"phone": 1, "email": 1}
 
 

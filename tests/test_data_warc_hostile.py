@@ -21,9 +21,9 @@ def test_a_block_of_tiny_broken_records_costs_linear_time(tmp_path):
                                           % (len(inner) + 5) + inner + warc_response("https://ex.kr/last", b"<html>"
                                                                                      b"<body>end</body></html>",
                                                                                      [("Content-Type", "text/html")]))
-    t = time.monotonic()
+    t = time.process_time()
     items = list(read_warc(tmp_path / "inner.warc"))
-    assert time.monotonic() - t < 10
+    assert time.process_time() - t < 10
     assert [x.url for x in items if isinstance(x, WebPage)] == ["https://ex.kr/last"]
     # the record that swallowed them, then the 160,000 headers as one failure that counts them
     assert len(items) == 3 and all(x.reason.startswith("broken_record: ") for x in items[:-1])
@@ -153,9 +153,9 @@ def test_a_file_of_gzip_magics_costs_linear_time(tmp_path):
     # each one to the end of the file before failing it (40,000 took 1.7 s, 200,000 about 45 s); a name or comment
     # is now bounded at 4 KiB, and the records after such bytes are still read
     (tmp_path / "m.warc.gz").write_bytes(b"\x1f\x8b\x08" * 200_000 + gzip.compress(RECORDS[0, "1.0"]))
-    t = time.monotonic()
+    t = time.process_time()
     items = list(read_warc(tmp_path / "m.warc.gz"))
-    assert time.monotonic() - t < 15  # measured 2 s
+    assert time.process_time() - t < 15  # measured 2 s
     assert len(items) == 200_001 and items[-1].url == "https://ex.kr/0" and isinstance(items[-1], WebPage)
     assert items[0].reason == "broken_record: gzip member at byte 0: its header has a name or comment over 4096 bytes"
 

@@ -302,11 +302,11 @@ def test_unwrapping_nested_braces_is_linear():
     from axk1.eval.math_grader import grade_integer_answer
 
     depth = 10_000
-    start = time.perf_counter()
+    start = time.process_time()
     assert unwrap("{" * depth + "72" + "}" * depth) == "72"
     assert unwrap(r"\text{" * depth + "72" + "}" * depth) == "72"
     assert grade_integer_answer(r"\boxed{" + "{" * depth + "72" + "}" * depth + "}", 72).correct
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert unwrap(r"{7}{2") == "7{2" and unwrap(r"\textbf {a}}b") == "a}b"  # an unbalanced brace stays
 
 

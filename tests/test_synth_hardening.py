@@ -98,9 +98,9 @@ def test_out_of_range_recipe_values_name_their_field(override, field):
 def test_passages_of_one_huge_paragraph_are_cut_quickly_and_counted_right():
     spec = PassageConfig(min_chars=100, max_chars=2000, max_per_document=4)
     text = "A sentence about rivers and cities. " * 450_000  # one 16M-char paragraph
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     passages = split_passages(text, spec)
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0
     assert len(passages) == 4 and all(100 <= len(p) <= 2000 for p in passages)
     assert passages[0].startswith("A sentence") and passages[0].endswith(".")
     # short pieces do not count towards max_per_document
