@@ -13,6 +13,7 @@ Legend: B sequences, T tokens, D hidden, N = B·T.
 
 from __future__ import annotations
 
+import math
 import signal
 from collections import deque
 from contextlib import nullcontext
@@ -87,6 +88,18 @@ def build_model(r: Recipe, config: ModelConfig, device: torch.device, distribute
     return model, objective, parallel
 
 
+
+def rows_over_ranks_problem(sequences: set[int], dp_size: int, resume: bool) -> str | None:
+    """Why a step's sequences do not split evenly over the data-parallel ranks, with the rank counts that would."""
+    if not any(n % dp_size for n in sequences):
+        return None
+    common = math.gcd(*sequences)
+    fits = ", ".join(str(d) for d in range(1, common + 1) if common % d == 0)
+    fix = "" if resume else "change [batch], or "  # a resumed run cannot change [batch]: it defines the run
+    return (f"sequences per step {sorted(sequences)} must divide over {dp_size} data-parallel ranks: {fix}launch a "
+            f"number of data-parallel ranks (dp_replicate x dp_shard) that divides them: {fits}")
+
+
 class Trainer(TrainerBase):
     def __init__(self, recipe: Recipe, resume: bool = False, sampler=None, start_over: bool = False) -> None:
         """`sampler`: the batch source (plan, total_steps, domains, position(step), batch(step, rows) -> Batch,
@@ -125,9 +138,8 @@ class Trainer(TrainerBase):
             moe.seq_aux_alpha = r.moe.seq_aux_loss_alpha
         if self.parallel is not None:
             seqs = {e.sequences for e in self.sampler.plan}
-            if any(n % self.parallel.dp_size for n in seqs):
-                raise ValueError(f"sequences per step {sorted(seqs)} must divide over {self.parallel.dp_size} "
-                                 "data-parallel ranks: change [batch] or the launch")
+            if problem := rows_over_ranks_problem(seqs, self.parallel.dp_size, resume):
+                raise ValueError(problem)
             problem = validator is not None and rows_problem(r.validation.sequences, self.parallel.dp_size)
             if problem:
                 raise ValueError(problem)
