@@ -124,3 +124,19 @@ def name_sub_verbs(sub: argparse._SubParsersAction, verb: str) -> None:
         nested = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
         if nested is not None:
             name_sub_verbs(nested, full)
+
+
+RESUME_HELP = ("continue from the newest complete checkpoint; `--resume auto` continues when the checkpoints folder "
+               "has one and starts the run when it has none, so a scheduler's requeued job runs one command line")
+
+
+def add_resume_flag(p: argparse.ArgumentParser) -> None:
+    """`--resume` (True) or `--resume auto` ("auto"), as `axk1 train`, `axk1 sft` and `axk1 rl` take it;
+    checkpoint/dcp.py's resume_on_restart decides what "auto" means for the run's folder."""
+    p.add_argument("--resume", nargs="?", const=True, default=False, choices=["auto"], metavar="auto",
+                   help=RESUME_HELP)
+
+
+def go_on_advice(resume: bool | str) -> str:
+    """What a stopped run with a checkpoint says to go on: a `--resume auto` command line already does."""
+    return "run the same command to go on" if resume == "auto" else "run the same command with --resume to go on"

@@ -281,8 +281,8 @@ def _resume_hint(args: argparse.Namespace) -> str:
         return " (nothing was saved yet: run the same command to start again)"
     step = _newest_step(args)
     if step is None:
-        return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume else "")
-                + " to start over)")
+        return (" (no checkpoint was saved yet: run the command again" + (" without --resume" if args.resume is True
+                                                                          else "") + " to start over)")
     return (f" (the newest checkpoint is step {step}: run the same command"
             + ("" if args.resume else " with --resume") + " to go on)")
 

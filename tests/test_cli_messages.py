@@ -1,5 +1,6 @@
 """What the recipe verbs say when a run stops or has nothing left: advice that works when followed."""
 
+import json
 import os
 import signal
 import subprocess
@@ -99,6 +100,23 @@ def test_a_run_that_max_steps_ends_says_to_raise_it_not_to_make_a_new_recipe(tmp
     assert "max_steps (--max-steps or [run] max_steps) is 1 of the recipe's 4 steps" in out, out
     assert "a larger --max-steps" in out and "new --out folder" not in out
 
+
+
+def test_resume_auto_starts_a_fresh_run_and_goes_on_from_its_checkpoint(tmp_path, capsys):
+    """A scheduler's requeued job (sbatch --requeue) runs one command line again: `--resume` refused the first launch
+    (no checkpoint) and a launch without it refused the folder it had filled. `--resume auto` does both."""
+    path = write_recipe(tmp_path, steps_tokens=8 * 32 * 2)  # 4 steps
+    assert main(["train", str(path), "--resume", "auto", "--max-steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "--resume auto: no checkpoint in " in out and " yet: the run starts" in out, out
+    assert main(["train", str(path), "--resume", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "--resume auto: going on from step 2, the newest checkpoint in " in out, out
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]  # each step once: continued, not started over
+    with pytest.raises(SystemExit):
+        main(["train", str(path), "--resume", "always"])
+    assert "invalid choice: 'always'" in capsys.readouterr().err
 
 def test_a_prompt_is_text_wherever_a_tokenizer_can_read_it_and_ids_are_asked_for_by_name(tmp_path, tiny_config,
                                                                                           capsys, monkeypatch):

@@ -91,12 +91,19 @@ def agreed_steps(root: str | Path) -> list[int]:
     return steps
 
 
-def resume_on_restart(resume: bool, checkpoints: str | Path) -> bool:
-    """`--resume`, or: this is an attempt torchrun started again after a failure (`--max-restarts`), and the run
-    has a checkpoint. A restarted attempt runs the very command that failed, which without --resume refused the
-    folder it had filled ("already holds checkpoints"), and with --resume from the start refused a fresh one."""
+def resume_on_restart(resume: bool | str, checkpoints: str | Path) -> bool:
+    """`--resume`; `--resume auto` when the run has a checkpoint (a scheduler's requeued job, `sbatch --requeue`, is
+    a fresh launch of the same command line: without --resume it refused the folder it had filled, "already holds
+    checkpoints", and with it the first launch refused a fresh one); or: this is an attempt torchrun started again
+    after a failure (`--max-restarts`), and the run has a checkpoint, for the same reason."""
+    if resume == "auto":
+        step = latest_step(checkpoints)
+        if process_rank() == 0:
+            print(f"--resume auto: going on from step {step}, the newest checkpoint in {checkpoints}" if step is not
+                  None else f"--resume auto: no checkpoint in {checkpoints} yet: the run starts", flush=True)
+        return step is not None
     if resume or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) == 0:
-        return resume
+        return bool(resume)
     if latest_step(checkpoints) is None:
         return False
     if process_rank() == 0:

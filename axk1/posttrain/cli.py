@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from axk1.cli_args import comma_list, name_sub_verbs, non_negative_int, positive_int
+from axk1.cli_args import add_resume_flag, comma_list, go_on_advice, name_sub_verbs, non_negative_int, positive_int
 from axk1.train.cli import add_dry_run_arguments, refuse_launch_flags_without_dry_run, run_dry_run
 
 
@@ -33,7 +33,7 @@ def _recipe_parser(sub, name: str, help_: str, example: str, func, max_steps: st
                        "--section.key value (e.g. --optimizer.lr 1e-5). Also runs under torchrun.",
                        epilog=f"example recipe: {example}" + (f". {epilog}" if epilog else ""))
     p.add_argument("recipe", help="recipe TOML")
-    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    add_resume_flag(p)
     p.add_argument("--out", "-o", "--output", dest="out", default=None, help="output folder (overrides [run] out_dir; "
                    "-o and --output as the other verbs spell it)")
     p.add_argument("--max-steps", type=positive_int, default=None, help=max_steps)
@@ -73,7 +73,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     if result["stopped_by"]:  # SIGTERM: the step's checkpoint is written, and nothing was exported
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 sft: stopped by {result['stopped_by']} at step {result['step']} of {result['total_steps']} "
-                  f"with a checkpoint in {result['checkpoints']}: run the same command with --resume to go on",
+                  f"with a checkpoint in {result['checkpoints']}: {go_on_advice(args.resume)}",
                   file=sys.stderr)
         return 128 + signal.SIGTERM
     if not result["is_main"]:  # the run's closing lines once per launch, as `axk1 train`
@@ -110,8 +110,8 @@ def cmd_rl(args: argparse.Namespace) -> int:
     if result["stopped_by"]:  # SIGTERM (Slurm's notice before a kill): this iteration's checkpoint is written
         if result["is_main"]:  # one line per launch, not per rank
             print(f"axk1 rl: stopped by {result['stopped_by']} at iteration {result['iterations']} of "
-                  f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: run the same command "
-                  "with --resume to go on", file=sys.stderr)
+                  f"{result['total_iterations']} with a checkpoint in {result['checkpoints']}: "
+                  f"{go_on_advice(args.resume)}", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143), as `axk1 train` does
     say = print if result["is_main"] else (lambda *a, **k: None)  # the closing lines once per launch
     if result["rows"]:

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from axk1.cli_args import positive_int
+from axk1.cli_args import add_resume_flag, go_on_advice, positive_int
 from axk1.dtype_flag import add_dtype_flag, flag_dtype
 
 
@@ -18,7 +18,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                               description="Train through the recipe's stages; checkpoints and metrics go to [run] out_dir. Any "
                               "recipe field can be overridden as --section.key value (e.g. --optimizer.lr 1e-4).")
     p.add_argument("recipe", help="recipe TOML (e.g. recipes/demo.toml)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    add_resume_flag(p)
     p.add_argument("--out", "-o", "--output", dest="out", default=None, help="output folder (overrides [run] out_dir; "
                    "-o and --output as the other verbs spell it)")
     # positive_int: 0 became [run] max_steps = 0, "train through all stages", the opposite of what was typed
@@ -192,7 +192,7 @@ def _train(args: argparse.Namespace) -> int:
     if trainer.stopped_by:  # SIGTERM (Slurm's notice before a kill): this step's checkpoint is written
         if trainer.is_main:
             print(f"axk1 train: stopped by {trainer.stopped_by} at step {trainer.state.step} of {trainer.total_steps} "
-                  f"with a checkpoint in {trainer.ckpt_dir}: run the same command with --resume to go on", file=sys.stderr)
+                  f"with a checkpoint in {trainer.ckpt_dir}: {go_on_advice(args.resume)}", file=sys.stderr)
         return 128 + signal.SIGTERM  # as a shell reports a process that SIGTERM ended (143)
     # complete: a signal in the teardown left no longer fails the run (axk1/cli_exit.py, finished_run)
     args.finished = (f"checkpoints in {trainer.ckpt_dir}", 0)
