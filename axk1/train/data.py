@@ -203,14 +203,25 @@ def unused_vocab_note(manifest_path: str | Path, vocab_size: int) -> str | None:
             f"{bound:,} (e.g. [model] overrides = {{ vocab_size = {-(-bound // 128) * 128} }}) saves them")
 
 
-def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list[Shard], list[Shard]]:
+# where each shard's held-out block lies, saved in a run's definition ("validation.held_out_by"): "shard", drawn from
+# the shard's own content (shard_fingerprint), so the same documents are held out whatever the [data] seed, the
+# manifest's order or a run started from another's export; "seed", drawn from ([data] seed, the shard's place in the
+# manifest), the rule before, which another seed or order moved onto documents an earlier run trained on. A run
+# resumed from a checkpoint without the key keeps "seed" (train/trainer.py).
+HELD_OUT_BY = "shard"
+
+
+def split_validation(shards: list[Shard], share: float, seed: int,
+                     by: str = HELD_OUT_BY) -> tuple[list[Shard], list[Shard]]:
     """(training shards, validation shards): in every shard of two or more documents, a contiguous block of
-    round(share x documents) documents (at least one) at a place drawn from (seed, shard index) is held out. The
+    round(share x documents) documents (at least one) at a place drawn as `by` says (HELD_OUT_BY) is held out. The
     training side is the documents before and after the block, as two shard views, so a training row (which runs on
     across document ends and wraps within its shard) never reads a held-out token. Views, not copies: the
     memory-mapped tokens are sliced."""
     if share <= 0:
         return shards, []
+    if by not in ("shard", "seed"):
+        raise ValueError(f"validation.held_out_by {by!r}: 'shard' or 'seed'")
     train, val = [], []
     for i, s in enumerate(shards):
         n_docs = len(s.offsets) - 1
@@ -218,7 +229,8 @@ def split_validation(shards: list[Shard], share: float, seed: int) -> tuple[list
         if n_val < 1:
             train.append(s)
             continue
-        k = int(np.random.default_rng((seed, 7919, i)).integers(0, n_docs - n_val + 1))
+        key = (seed, 7919, i) if by == "seed" else (7919, *_content_key(s))
+        k = int(np.random.default_rng(key).integers(0, n_docs - n_val + 1))
         for a, b, side in ((0, k, train), (k, k + n_val, val), (k + n_val, n_docs, train)):
             if b > a:
                 lo, hi = int(s.offsets[a]), int(s.offsets[b])
@@ -355,3 +367,9 @@ def shard_fingerprint(s: Shard) -> list:
     over other data used to go on silently, its losses no longer the run's."""
     ends = np.concatenate([s.tokens[:4096], s.tokens[-4096:]]).astype("<u4")
     return [s.domain, s.bucket, int(len(s.tokens)), int(len(s.offsets) - 1), zlib.crc32(ends.tobytes())]
+
+
+def _content_key(s: Shard) -> list[int]:
+    """The shard's fingerprint as the non-negative integers a numpy seed takes."""
+    domain, bucket, tokens, documents, checksum = shard_fingerprint(s)
+    return [zlib.crc32(domain.encode()), zlib.crc32(bucket.encode()), tokens, documents, checksum]

@@ -4,6 +4,7 @@ any tensor is read, then the newest complete checkpoint loaded and its train sta
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -15,12 +16,14 @@ from typing import Callable
 
 import torch
 
-from axk1.checkpoint.dcp import KEEP_ROUTER_BIAS, TRAIN_STATE, agreed_steps, incomplete_steps, resume_latest, step_dir
+from axk1.checkpoint.dcp import (KEEP_ROUTER_BIAS, TRAIN_STATE, agreed_steps, incomplete_steps, latest_step,
+                                resume_latest, step_dir)
 from axk1.checkpoint.mtp_order import MTP_ORDER, convert_resumed_, hidden_first
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.process_rank import process_rank
 from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
+from axk1.train.data import HELD_OUT_BY
 from axk1.train.recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ RESUMABLE = ("model.config", "model.init_from", "validation.every_steps", "valid
 RESUMABLE_SECTIONS = ("checkpointing", "logging", "run")
 # Settings first saved in the run definition later than the rest: a checkpoint written before has none of a prefix's
 # keys, and is compared on the others (SFT's sampler still checks its chat rows: axk1/posttrain/sft.py).
-ADDED_LATER = ("sft.",)
+ADDED_LATER = ("sft.", "validation.held_out_by")
 # The JSON types of the train state's keys that any trainer writes (pretraining, SFT, RL): a damaged value is named
 # as such when the file is read. Unchecked, `"run": 5` was reported as a recipe differing in every setting, and a
 # "schedule" or "tokenizer_hash" of another type resumed without a word, into checkpoints an export then misread.
@@ -58,6 +61,21 @@ def run_definition(r: Recipe, config: ModelConfig) -> dict:
     out["model_config"] = config.to_dict()
     return json_safe(out)
 
+
+
+def saved_held_out_by(root: Path) -> str:
+    """How the run checkpointed under `root` placed its held-out blocks (train/data.py, HELD_OUT_BY), read before
+    the data is split: a checkpoint written before the rule was saved placed them by seed. Each rank reads the shared
+    folder itself (the split comes before the process group); a damaged train state is named by the resume after."""
+    step = latest_step(root)
+    if step is None:
+        return HELD_OUT_BY
+    try:
+        state = json.loads((step_dir(root, step) / TRAIN_STATE).read_text())
+        by = state["run"].get("validation.held_out_by", "seed")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return HELD_OUT_BY  # resume_run names what is wrong with the file
+    return by if by in ("shard", "seed") else HELD_OUT_BY
 
 def check_resume(saved: dict | None, current: dict, where: Path, may_change: tuple[str, ...] = ()) -> None:
     """Refuses a resume whose recipe differs from the checkpoint's in anything that defines the run (a checkpoint

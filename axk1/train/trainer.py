@@ -40,7 +40,7 @@ from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
                                   ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.divergence import DivergenceNote
-from axk1.train.data import Batch, StageSampler, check_token_bound, load_shards, split_validation
+from axk1.train.data import HELD_OUT_BY, Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard, NonFiniteGuard
@@ -48,7 +48,7 @@ from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
-from axk1.train.resume import counters_lack, resume_run, run_definition
+from axk1.train.resume import counters_lack, resume_run, run_definition, saved_held_out_by
 from axk1.train.trainer_base import TrainerBase, TrainState
 from axk1.train.validation import Validator, rows_problem
 
@@ -118,11 +118,14 @@ class Trainer(TrainerBase):
         self.device = torch.device(r.run.device)
         self.config = r.model.build_config()
         validator, self.tokenizer_hash, self.held_out_shards = None, None, None
+        self.held_out_by = HELD_OUT_BY  # a sampler given (tests, SFT) holds no held-out split
         if sampler is None:
             manifest, shards = load_shards(r.data.manifest)
             check_token_bound(manifest, shards, self.config.vocab_size, r.data.manifest)
             self.tokenizer_hash = manifest.get("tokenizer_hash")  # saved: an export's tokenizer is checked by it
-            shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed)
+            # a resumed run keeps the rule its checkpoint placed the held-out blocks by (train/data.py)
+            self.held_out_by = saved_held_out_by(Path(r.checkpointing.dir)) if resume else HELD_OUT_BY
+            shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed, self.held_out_by)
             self.held_out_shards = held_out  # the start's data budget names domains with none (print_budget)
             sampler = StageSampler(r, shards)
             if held_out:
@@ -158,7 +161,7 @@ class Trainer(TrainerBase):
         self.stage_rope = r.stage_rope_scaling(self.config.rope_scaling) if r.stages else []
         self.ckpt_dir = Path(r.checkpointing.dir)
         resume_step = None
-        self.definition = run_definition(r, self.config)
+        self.definition = run_definition(r, self.config) | {"validation.held_out_by": self.held_out_by}
         # the model folder the weights started from, saved with each checkpoint: its stages' lengths are then not
         # all the model trained at (train/trained_length.py); a resume's weights are the checkpoint's
         self.init_from = r.model.init_from
