@@ -32,11 +32,12 @@ def _metric(folder, key):
 
 
 def _check_follows(got_folder, want):
-    """Rows 3-4 (after the resume) equal the uninterrupted run's. Row 3 to summation-order noise; row 4 looser,
-    as a routing decision with a ~1e-7 margin may flip (tests/test_train_distributed.py says why)."""
+    """Rows 3-4 (after the resume) equal the uninterrupted run's. Row 3 to summation-order noise (two Adam steps
+    taken over 4 ranks' sums: 1.02e-5 relative on one draw of rows); row 4 looser, as a routing decision with a
+    ~1e-7 margin may flip (tests/test_train_distributed.py says why)."""
     got = _metric(got_folder, "loss")
     assert len(got) == 4
-    assert got[2] == pytest.approx(want[2], rel=1e-5)
+    assert got[2] == pytest.approx(want[2], rel=3e-5)
     assert got[3] == pytest.approx(want[3], rel=2e-3)
 
 

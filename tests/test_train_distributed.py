@@ -38,9 +38,10 @@ def test_torchrun_fsdp_ep_matches_single_process(tmp_path, reference):
     # flips a top-k routing decision with a margin that small: from then on they part at ~1e-4 (grad norm ~1e-2;
     # benchmarks/RESULTS.md, "Trainer": the drift and the MTP weighting bug that used to start it at step 3). Steps 1-3,
     # which include the first one after the resume, agree to the noise; step 4 only to what a flip leaves, as a flip
-    # there depends on the CPU's rounding (seen once on this code's development).
+    # there depends on the CPU's rounding (seen once on this code's development). The noise by step 3 depends on the
+    # rows drawn: 1.15e-5 of step 3's grad norm on one draw.
     for key in ("loss", "mtp_loss", "grad_norm"):
-        assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=1e-5), key
+        assert [r[key] for r in got[:3]] == pytest.approx([r[key] for r in want[:3]], rel=3e-5), key
         assert got[3][key] == pytest.approx(want[3][key], rel=3e-2 if key == "grad_norm" else 2e-3), key
     assert list_steps(two / "run" / "checkpoints") == [2, 4]
 
@@ -93,7 +94,7 @@ def _damaged_shard_is_found_by_the_rank_that_checks_it(tmp_path, recipe):
 @pytest.mark.parametrize("args, said", [
     ((), ["axk1 train: error: recipe.run: unknown key 'bogus_key' (known: collective_timeout_s, device, "
           "max_bad_steps, max_steps, out_dir, seed, spike_zscore, threads)"]),
-    (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume] [--out OUT] [--max-steps MAX_STEPS]",
+    (("--max-steps", "abc"), ["usage: axk1 train [-h] [--resume [auto]] [--out OUT] [--max-steps MAX_STEPS]",
                               "axk1 train: error: argument --max-steps: 'abc' is not a whole number"]),
     # found when the trainer has its ranks: 5 validation rows on 2 ranks used to hang at the first validation
     (("--parallelism.dp_shard", "2", "--validation.held_out", "0.1", "--validation.sequences", "5"),

@@ -50,3 +50,38 @@ def test_a_run_resumed_from_a_checkpoint_without_the_rule_keeps_its_blocks_by_se
     assert main(["train", str(path), "--out", str(tmp_path / "new"), "--max-steps", "2"]) == 0  # a new run: by shard
     new = json.loads((tmp_path / "new" / "checkpoints" / "step-000002" / "train_state.json").read_text())
     assert new["run"]["validation.held_out_by"] == "shard"
+
+
+def test_a_run_started_from_an_export_draws_other_rows_than_the_run_it_came_from(tmp_path):
+    """Stage 2 alone from stage 1's export, same [data] seed, restarted at step 0: every row whose domain both runs
+    share re-read stage 1's window at the same step and row. The init_from folder's checksum is now part of every
+    row's seed, and a resume keeps the run's own (its checkpoint's), whatever the folder holds by then."""
+    import torch
+
+    from axk1 import ModelConfig, save_pretrained
+    from axk1.model import AXK1ForCausalLM
+    from axk1.train.data import StageSampler, init_from_salt
+    from axk1.train.recipe import load_recipe
+
+    recipe = load_recipe(write_recipe(tmp_path))
+    _, shards = load_shards(tmp_path / "tokens" / "manifest.json")
+    torch.manual_seed(5)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False), tmp_path / "parent")
+    salt = init_from_salt(tmp_path / "parent")
+    assert salt and init_from_salt(None) == () and init_from_salt(tmp_path / "nowhere") == ()
+    first, child = StageSampler(recipe, shards), StageSampler(recipe, shards, salt=salt)
+    rows = [(step, r) for step in range(4) for r in range(8)]
+    same = sum(first.batch(step, range(r, r + 1)).ids_BT.equal(child.batch(step, range(r, r + 1)).ids_BT)
+               for step, r in rows)
+    assert same <= 2, same  # chance alone, of 32 rows over 2 small domains
+    # resumed: the checkpoint's salt, and a checkpoint written before salts had none
+    resumed = StageSampler(recipe, shards, salt=(123,))
+    resumed.load_state_dict(child.state_dict())
+    assert resumed.batch(3).ids_BT.equal(child.batch(3).ids_BT)
+    old_state = {k: v for k, v in child.state_dict().items() if k != "salt"}
+    resumed.load_state_dict(old_state)
+    assert resumed.batch(3).ids_BT.equal(first.batch(3).ids_BT)
+    # a folder with other weights (an export of another step) gives another salt
+    torch.manual_seed(6)
+    save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False), tmp_path / "other")
+    assert init_from_salt(tmp_path / "other") != salt

@@ -5,7 +5,8 @@ of that domain (weighted by tokens, limited to the stage's difficulty buckets), 
 generator seeded by (seed, step, r); the row starts at the start of that token's window (every document is cut into
 consecutive seq_len windows, `window_start`) and is the next seq_len tokens from there, running across document
 boundaries. So the sampler's whole state is (seed, step), resume is exact, and any data-parallel rank
-can draw its own rows without talking to the others.
+can draw its own rows without talking to the others. A run started from a model folder ([model] init_from) adds that
+folder's checksum to every row's seed (init_from_salt), so it does not draw again the rows the run it came from drew.
 
 Legend: B sequences, T tokens per sequence.
 """
@@ -241,10 +242,12 @@ def split_validation(shards: list[Shard], share: float, seed: int,
 class StageSampler:
     """Deterministic packed batches for any step; knows which stage (and sequence length) a step belongs to."""
 
-    def __init__(self, recipe: Recipe, shards: list[Shard], missing_ok: bool = False) -> None:
+    def __init__(self, recipe: Recipe, shards: list[Shard], missing_ok: bool = False, salt: tuple = ()) -> None:
         """missing_ok: a stage none of whose domains has shards gets no table instead of an error (the validation
-        split, where a small domain may have nothing held out). The token ids are checked by `check_token_bound`."""
+        split, where a small domain may have nothing held out). The token ids are checked by `check_token_bound`.
+        salt: more of every row's seed (init_from_salt), saved with the sampler's state."""
         self.seed = recipe.data.seed
+        self.salt = tuple(salt)
         self.recipe = recipe
         self.shards = shards
         self.plan: list[PlanEntry] = []
@@ -303,7 +306,8 @@ class StageSampler:
     def batch(self, step: int, rows: range | None = None) -> Batch:
         """This step's packed rows (a subset of rows for one data-parallel rank), next-token labels."""
         pos = self.position(step)
-        return self.draw(pos.stage, pos.seq_len, range(pos.sequences) if rows is None else rows, (self.seed, step))
+        return self.draw(pos.stage, pos.seq_len, range(pos.sequences) if rows is None else rows,
+                         (self.seed, step, *self.salt))
 
     def draw(self, stage: int, seq_len: int, rows: range, key: tuple) -> Batch:
         """Rows `rows` of a batch of `stage`'s mixture at `seq_len`; row r is a pure function of (key, r)."""
@@ -328,12 +332,14 @@ class StageSampler:
         return Batch(ids, docs, next_token_labels(ids, docs), names)
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "shards": [shard_fingerprint(s) for s in self.shards], "rows": ROWS}
+        return {"seed": self.seed, "shards": [shard_fingerprint(s) for s in self.shards], "rows": ROWS,
+                "salt": list(self.salt)}
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["seed"]) != self.seed:
             raise ValueError(f"the checkpoint's data seed {state['seed']} differs from the recipe's {self.seed}: "
                              "resume with the recipe the run started with")
+        self.salt = tuple(int(x) for x in state.get("salt", []))  # the run's own, whatever its init_from is now
         if state.get("rows") != ROWS:  # the draw changed under it: say so rather than let "exact resume" mislead
             warnings.warn("this checkpoint was written before rows started at windows of long documents: the run "
                           "goes on with today's draw, so its batches from here differ from those the code that wrote "
@@ -373,3 +379,19 @@ def _content_key(s: Shard) -> list[int]:
     """The shard's fingerprint as the non-negative integers a numpy seed takes."""
     domain, bucket, tokens, documents, checksum = shard_fingerprint(s)
     return [zlib.crc32(domain.encode()), zlib.crc32(bucket.encode()), tokens, documents, checksum]
+
+
+def init_from_salt(folder: str | Path | None) -> tuple[int, ...]:
+    """(a checksum of the [model] init_from folder,) or () without one. A run started from an export of another run
+    at step 0 with the same [data] seed drew the same rows as it had: every row whose stage shares a domain with the
+    first run's re-read that run's window at the same step (16 of 48 rows of a stage-2-only run from stage 1's
+    export). The folder's config.json and each safetensors file's name, size and first 64 KiB (its header and the
+    start of its weights) tell it apart from the run it came from, without reading a 1 TB release whole."""
+    if folder is None or not Path(folder).is_dir():
+        return ()  # nothing to start from, or a folder the model's loading will name as missing
+    crc = 0
+    for path in [Path(folder) / "config.json", *sorted(Path(folder).glob("*.safetensors"))]:
+        if path.is_file():
+            with open(path, "rb") as f:
+                crc = zlib.crc32(f"{path.name}:{path.stat().st_size}".encode() + f.read(1 << 16), crc)
+    return (crc,)

@@ -40,7 +40,8 @@ from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
                                   ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.divergence import DivergenceNote
-from axk1.train.data import HELD_OUT_BY, Batch, StageSampler, check_token_bound, load_shards, split_validation
+from axk1.train.data import (HELD_OUT_BY, Batch, StageSampler, check_token_bound, init_from_salt, load_shards,
+                             split_validation)
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard, NonFiniteGuard
@@ -127,7 +128,7 @@ class Trainer(TrainerBase):
             self.held_out_by = saved_held_out_by(Path(r.checkpointing.dir)) if resume else HELD_OUT_BY
             shards, held_out = split_validation(shards, r.validation.held_out, r.data.seed, self.held_out_by)
             self.held_out_shards = held_out  # the start's data budget names domains with none (print_budget)
-            sampler = StageSampler(r, shards)
+            sampler = StageSampler(r, shards, salt=init_from_salt(r.model.init_from))  # not the parent's rows
             if held_out:
                 validator = Validator(StageSampler(r, held_out, missing_ok=True))
         self.sampler = sampler
