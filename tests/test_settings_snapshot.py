@@ -67,6 +67,24 @@ def test_a_checkpoint_written_before_still_resumes_with_its_recipe():
         check_resume(saved, run_definition(recipe, recipe.model.build_config()), Path("step-000050"))
 
 
+
+def test_a_resume_whose_recipe_adds_a_stage_says_so_and_how_to_go_on():
+    """Each new stage's keys were listed as "'(none)' -> value" (8 of them for one stage), never naming what the
+    change was or the way to train on into a stage the run did not plan."""
+    import copy
+
+    from axk1.train.recipe import load_recipe
+    from axk1.train.resume import check_resume, run_definition
+
+    recipe = load_recipe(REPO / "recipes" / "demo.toml")
+    whole = run_definition(recipe, recipe.model.build_config())
+    first = copy.deepcopy(whole)
+    first["stages"] = first["stages"][:1]
+    with pytest.raises(ValueError, match=r"the recipe adds stages 2, 3 to the run checkpointed in step-000050: .*"
+                                         r"start a new run from that folder with \[model\] init_from"):
+        check_resume(first, whole, Path("step-000050"))
+    check_resume(whole, whole, Path("step-000050"))
+
 def _data_run(root: Path) -> Path:
     """The pipeline the data fixture was recorded from, at `root`."""
     (root / "proj" / "bench").mkdir(parents=True)

@@ -89,6 +89,15 @@ def check_resume(saved: dict | None, current: dict, where: Path, may_change: tup
             new = {k: v for k, v in new.items() if not k.startswith(prefix)}
     old = {k: v for k, v in old.items() if k not in may_change}
     diffs = setting_diffs(old, new)
+    added = sorted({int(k.split(".")[1]) + 1 for k in new if k.startswith("stages.") and k.split(".")[1].isdigit()
+                    and not any(o.startswith(".".join(k.split(".")[:2]) + ".") for o in old)})
+    if added:  # each new stage's keys listed as "(none) -> value" never said what happened
+        raise ValueError(f"--resume: the recipe adds stage{'s' if len(added) > 1 else ''} "
+                         f"{', '.join(map(str, added))} to the run checkpointed in {where}: a run's stages are fixed "
+                         "at its start (the schedule and the rows drawn depend on them). Resume with the recipe the "
+                         "run started with; to train on into a stage it did not plan, export its last checkpoint "
+                         "(`axk1 export`) and start a new run from that folder with [model] init_from (docs/training.md, "
+                         "\"Resume\")")
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "
