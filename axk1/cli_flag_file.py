@@ -78,6 +78,8 @@ def _flag_value(action: argparse.Action, value: Any, where: str) -> Any:
     if action.nargs == 0:  # a switch (store_true / store_false): the file says whether it is on
         if not isinstance(value, bool):
             raise ValueError(f"{where}: a switch takes true or false")
+        if isinstance(action, argparse.BooleanOptionalAction):  # --x / --no-x: its const is None
+            return value
         return action.const if value else not action.const
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"{where}: give the value as the flag's text would be, a string or a number")

@@ -8,7 +8,7 @@ import http.client
 import json
 import time
 import urllib.request
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 
 def openai_base_url(spec: str, flag: str) -> str:
@@ -22,7 +22,7 @@ def openai_base_url(spec: str, flag: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"{flag} {spec!r}: {url!r} is not an http(s) URL; write openai:URL, e.g. "
                          "openai:http://127.0.0.1:8000/v1")
-    return url if parsed.path else url + "/v1"
+    return url if parsed.path else urlunparse(parsed._replace(path="/v1"))  # "?x=1" stays after the path
 
 
 class EventStreamReply(ValueError):

@@ -13,6 +13,7 @@ SPECS = {  # what a user writes -> the API base both verbs use
     "openai:http://127.0.0.1:9/v1": "http://127.0.0.1:9/v1",
     "openai:https://api.example.com/v1/": "https://api.example.com/v1",
     "openai:http://gateway:8080/serving/v2": "http://gateway:8080/serving/v2",  # a path given is kept as written
+    "openai:http://127.0.0.1:9?key=1": "http://127.0.0.1:9/v1?key=1",  # /v1 was glued to the query: "?key=1/v1"
 }
 
 

@@ -88,7 +88,8 @@ def test_a_sign_off_after_the_answer_is_not_read_as_the_answer():
                         ("도쿄", "정답은 교토입니다. 잠깐, 틀렸다. 수도는 도쿄입니다.\n\n도움이 되었길 바랍니다."),
                         ("48", "The answer is 42. Hmm, actually it is 48.\n48\n\nThank you!")]:
         _assert_firm(gold, reply)
-    assert _exact("Tokyo", "Thank you!").status == "no_answer"  # nothing but a sign-off states nothing
+    # a reply of nothing but a pleasantry is read as it is (a task's gold may be one: "Thank you"), so it is wrong here
+    assert _exact("Tokyo", "Thank you!").status == "wrong"
     # words that only start like a sign-off are read as before
     assert exact_grader.read_answer("Work.\n\nThanks to symmetry, 48", False, "48") == ("Thanks to symmetry, 48", None)
     assert exact_grader.read_answer("Work.\n\n도움이 되는 답은 서울", False, "서울") == ("서울", None)
@@ -110,3 +111,21 @@ def test_firm_answers_stay_firm():
                   KOREAN + "대략적인 설명은 생략하고 다시 계산하면 48이다.", KOREAN + "48이지만 검산도 마쳤다.",
                   KOREAN + "어느 정도 다시 보면 48이다."]:
         _assert_firm("48", reply)
+
+
+def test_a_pleasantry_that_is_the_answer_is_kept():
+    """A task whose gold is a phrase ("Thank you", a translation): the line after a label, or a reply of nothing
+    else, was taken off as a sign-off, and the label ("Answer:") read as the answer."""
+    for reply, gold in [("Thank you", "Thank you"), ("Answer:\nBest", "Best"), ("**Answer:**\n\nEnjoy", "Enjoy"),
+                        ("Final answer:\nRegards", "Regards"), ("The English phrase is:\n\nGood luck", "Good luck")]:
+        assert exact_grader.read_answer(reply, False, gold) == (gold, None), reply
+    assert exact_grader.read_answer("The answer is 48.\n\nThanks!", False, "48") == ("48", None)
+
+
+def test_a_korean_doubt_a_check_settles_is_firm():
+    """"확실하지 않지만 검산해 보니 답은 48입니다" (not sure, but checked: 48) was refused as hedged; a doubt left
+    standing ("확실하지 않지만 정답은 48이다") still is."""
+    for reply in ["확실하지 않지만 검산해 보니 답은 48입니다.", "확실하지 않았지만 검산 결과 답은 48이다.",
+                  "아마도 틀릴 수 있다고 생각했지만 다시 확인하니 답은 48입니다."]:
+        assert exact_grader.read_answer(reply, False, "48") == ("48", None), reply
+    assert exact_grader.read_answer("확실하지 않지만 정답은 48이다", False, "48")[0] is None

@@ -120,3 +120,14 @@ def test_a_path_flag_that_is_no_flag_is_refused():
     parser.add_argument("--out-file")
     with pytest.raises(ValueError, match="path_flags names no flag of x: output_file"):
         add_flag_file(parser, "out_file = \"a\"", path_flags=("output_file",))
+
+
+def test_a_switch_with_a_no_form_is_read_from_the_file_as_written(tmp_path):
+    """--x / --no-x (argparse.BooleanOptionalAction) has no const: `true` in a file gave None, `false` True."""
+    from axk1.cli_flag_file import read_flag_file
+
+    parser = argparse.ArgumentParser()
+    switch = parser.add_argument("--kiwi", action=argparse.BooleanOptionalAction, default=False)
+    for text, want in (("kiwi = true", True), ("kiwi = false", False)):
+        (tmp_path / "c.toml").write_text(text + "\n")
+        assert read_flag_file(tmp_path / "c.toml", {"kiwi": switch}) == {"kiwi": want}

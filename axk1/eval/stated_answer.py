@@ -47,6 +47,7 @@ KOREAN_THANKS = r"감사합니다|고맙습니다"
 KOREAN_PLEASANTRY = rf"{KOREAN_THANKS}|도움이[ \t]*되"  # a line starting so follows an answer (FOLLOWS_AN_ANSWER)
 # ... and one of these is a whole sign-off: "도움이 되었길 바랍니다", "도움이 됐으면 좋겠어요"; not "도움이 되는 답은 서울"
 KOREAN_SIGN_OFF = rf"{KOREAN_THANKS}|도움이[ \t]*(?:되(?:었|셨)?|됐)(?:길|기를|으면)[가-힣 \t]{{0,10}}"
+LABEL_ENDS = re.compile(r":[*_ \t]*\s*$")  # text ending in a label's colon ("**Answer:**", "The phrase is:")
 SIGN_OFF_LIMIT = 80  # characters: a sign-off is short, and a long line is never matched against SIGN_OFF
 SIGN_OFF = re.compile(rf"[*_ \t]*(?:(?i:(?:{PLEASANTRY})(?:[ \t]+(?:so|very|much|you|for|your|the|this|that|it|all|a"
                       r"|lot|asking|reading|question|help|time|and|good|luck|great|day|in|advance)(?![A-Za-z]))*)"
@@ -97,7 +98,10 @@ HEDGES = {
                   r"|(?<![A-Za-z])I[ \t]+(?i:think|guess|believe|suppose)(?![A-Za-z'’])"
                   r"(?![ \t]+(?i:about|through|over|of|back)(?![A-Za-z]))"),
     # anywhere before the value in its sentence: a Korean concession on a doubt ("확실하지 않지만 48이다")
-    "concession": rf"(?:{KOREAN_HEDGE_AFTER})[가-힣]*지만",
+    # a doubt a check done then settles is none ("확실하지 않지만 검산해 보니 답은 48입니다"; "다시 계산하면", if
+    # recomputed, checks nothing yet)
+    "concession": (rf"(?:{KOREAN_HEDGE_AFTER})[가-힣]*지만(?![^.!?\n]*(?:검산|확인|재계산|계산|풀어|다시[ \t]*봐)"
+                   r"[가-힣 \t]{0,4}?(?:보니|하니|결과|했더니|봤더니))"),
     # right before the value: a hedge or degree word ("probably 48", "is about 48", "at least 48": a bound says where
     # the value lies, not what it is, as after a label), a modal ("It might be 48"), "either 47 or", a Korean hedge
     # word ending there ("아마 48", "추정값은 48", "최소 48")
@@ -128,7 +132,7 @@ LIKELY_ADJECTIVE = re.compile(r"(?i:(?<![A-Za-z])(?:(?:(?:the|an?)[ \t]+(?:most|
                               r"(?![A-Za-z])|(?:the|an?|of|all|both|any|some|these|those|its|their)[ \t]+"
                               r"(?:likely|possibly)[ \t]+(?=[a-z])|(?:likely|possibly)-))")
 CLAUSE_WORD = (r"(?i:(?<![A-Za-z])(?:because|since|which|who|whom|whose|where|whereas|while|although|though|but|so"
-               r"|thus|hence|therefore|and|then)(?![A-Za-z'’]))")
+               r"|thus|hence|therefore|and|then)(?![A-Za-z'’])|지만)")  # Korean "but": the doubt is the clause's
 ADVERB_HEDGE = re.compile(rf"{SENTENCE_ADVERB}(?:(?!{CLAUSE_WORD})[^,;:])*$")
 LONE_ADVERB = re.compile(rf"(?:^|[,;:])[ \t]*(?i:(?:so|well|then|now|and|but|oh|hmm)[ \t]+)?"
                          rf"(?i:most[ \t]+)?{SENTENCE_ADVERB}[ \t]*,[ \t]*$")
@@ -187,7 +191,12 @@ def without_sign_off(text: str) -> str:
         last = re.split(r"(?<=[.!?])[ \t]+", line)[-1]
         if len(last) > SIGN_OFF_LIMIT or not SIGN_OFF.fullmatch(last):
             break
-        text = text[:len(text) - len(last)]
+        before = text[:len(text) - len(last)]
+        # a phrase that is the whole reply, or stands after a label ("Answer:\nThank you", "Translation:\n\nGood
+        # luck"), is the answer: a task's gold may be a pleasantry
+        if not before.strip() or LABEL_ENDS.search(before):
+            break
+        text = before
     return text
 
 
