@@ -1,5 +1,6 @@
 """WARC records built for the WARC reader's tests: a response record, numbered pages in WARC 1.0 and 1.1, and
-hypothesis crawls of them, damaged, joined and gzipped in the ways real files are."""
+hypothesis crawls of them, damaged, joined and gzipped in the ways real files are; and the reader's work counted in
+bytes (read from its files, moved in its buffers), for the tests that it stays linear on hostile files."""
 
 import gzip
 import io
