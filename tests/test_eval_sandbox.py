@@ -34,15 +34,17 @@ def test_runs_a_program_with_stdin_and_reports_isolation():
 def test_fork_bomb_is_stopped_and_leaves_nothing_behind():
     bomb = "import os\nwhile True:\n    os.fork()\n"
     r = run_python(bomb, limits=FAST)
-    assert not r.ok and "os.fork is not allowed" in r.stderr and r.wall_s < 5
+    assert not r.ok and "os.fork is not allowed" in r.stderr and not r.timed_out  # the guard ended it, not the clock
     # The OS layers alone: RLIMIT_NPROC caps the processes, the wall clock ends them, and the PID namespace (or,
     # without one, the supervisor's sweep of its descendants) leaves none.
     spinning = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     for namespaces in (None, False):
         start = time.monotonic()
-        r = run_python(spinning, limits=Limits(wall_s=1.5, cpu_s=5, memory_mb=256, nproc=16), guard=False,
-                       namespaces=namespaces)
-        assert r.timed_out and time.monotonic() - start < 6
+        limits = Limits(wall_s=1.5, cpu_s=5, memory_mb=256, nproc=16)
+        r = run_python(spinning, limits=limits, guard=False, namespaces=namespaces)
+        # that the wall clock ended the run and no forked child held it open (they spin for ever): a bound generous
+        # against the 1.5 s limit, not a speed
+        assert r.timed_out and time.monotonic() - start < limits.wall_s + 20
     deadline = time.monotonic() + 3  # the supervisor may still be leaving its namespaces
     while orphaned_runs() and time.monotonic() < deadline:
         time.sleep(0.05)

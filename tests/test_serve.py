@@ -301,10 +301,8 @@ def test_client_disconnect_without_streaming_frees_its_rows(server, folder):
 def test_stop_strings_are_bounded_and_health_stays_responsive(server, client, folder):
     """1,000 stop strings of 1,000 characters are refused at once; the most the schema allows (16 of 256) costs
     little per token, so /health answers while such a request generates."""
-    started = time.monotonic()
-    with pytest.raises(openai.BadRequestError, match="at most 16"):
+    with pytest.raises(openai.BadRequestError, match="at most 16"):  # refused by the schema, before any token
         client.completions.create(model=folder.name, prompt="Seoul", max_tokens=4, stop=["x" * 1000] * 1000)
-    assert time.monotonic() - started < 5
     stops = [("ab" * 128)[: 256 - i] for i in range(16)]  # never met; each a worst case for partial matching
     done = {}
 

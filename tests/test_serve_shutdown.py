@@ -337,8 +337,9 @@ def test_a_client_that_reads_nothing_holds_the_exit_no_longer_than_the_shutdown_
             time.sleep(0.1)
         took, log = _stop(server, [], [signal.SIGTERM])
         client = "%s:%d" % s.getsockname()
-    # a bound, not a speed: the backstop alone came 5 s after the timeout; the margin is the process's own exit
-    assert took < timeout + 4, (took, log)
+    # that the exit is bounded by the shutdown timeout, not a speed: generous against that timeout (a loaded
+    # machine's process exit). The backstop's cancellation, 5 s after the timeout, is told by the log below
+    assert took < timeout + BACKSTOP_S + 20, (took, log)
     assert "Traceback" not in log and "Cancel " not in log, log
     assert f"client {client} is not reading its reply" in log, log
     assert server.proc.returncode == 128 + signal.SIGTERM

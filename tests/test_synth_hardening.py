@@ -30,7 +30,7 @@ async def _answer(body):
     if "TRICKLE" in passage:  # a byte at a time: every read is quick, the reply never completes
 
         async def trickle():
-            for _ in range(40):
+            for _ in range(120):  # 30 s in all
                 yield b" "
                 await asyncio.sleep(0.25)
 
@@ -140,7 +140,9 @@ def test_a_trickling_teacher_fails_the_request_at_the_deadline(teacher, tmp_path
     t0 = time.perf_counter()
     summary = run_synth(docs, load_synth_recipe(synth_recipe(tmp_path, "timeout_s = 1")), url, tmp_path / "o.jsonl",
                         progress=False)
-    assert time.perf_counter() - t0 < 8
+    # that the 1 s deadline (with its retries) failed the request, not the trickle's end (30 s): a bound generous
+    # against the deadline, not a speed goal
+    assert time.perf_counter() - t0 < 20
     assert summary.failed == 1 and summary.kept == 1
     assert "no complete reply within 1s" in jsonl_rows(tmp_path / "o.failed.jsonl")[0]["reason"]
 

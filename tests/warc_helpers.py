@@ -1,5 +1,6 @@
 """WARC records built for the WARC reader's tests: a response record, numbered pages in WARC 1.0 and 1.1, and
-hypothesis crawls of them, damaged, joined and gzipped in the ways real files are."""
+hypothesis crawls of them, damaged, joined and gzipped in the ways real files are; and the reader's work counted in
+bytes (read from its files, moved in its buffers), for the tests that it stays linear on hostile files."""
 
 import gzip
 import io
@@ -110,3 +111,74 @@ def crawls(draw):
     whole = b"".join(p for _, p in pieces)  # split: members cut at any byte, records across them
     cuts = sorted(draw(st.lists(st.integers(0, len(whole)), max_size=6)))
     return b"".join(gzip.compress(whole[a:b], mtime=0) for a, b in zip([0] + cuts, cuts + [len(whole)])), intact, True
+
+
+class _CountingReader(io.BufferedReader):
+    """A file opened by the WARC reader that counts the bytes it hands out: the work a read costs, measured in bytes
+    and not in seconds, so a test of linear time holds on a loaded machine and fails on quadratic rereading."""
+
+    total = 0
+
+    def read(self, n=-1):
+        out = super().read(n)
+        type(self).total += len(out)
+        return out
+
+    def read1(self, n=-1):
+        out = super().read1(n)
+        type(self).total += len(out)
+        return out
+
+    def readline(self, n=-1):
+        out = super().readline(n)
+        type(self).total += len(out)
+        return out
+
+    def readinto(self, b):
+        got = super().readinto(b)
+        type(self).total += got or 0
+        return got
+
+
+def bytes_read(read):
+    """(what `read()` returns, the bytes it had the WARC reader (axk1.data.warc's open) read from its files)."""
+    import pytest
+
+    import axk1.data.warc
+
+    class Counting(_CountingReader):
+        total = 0
+
+    def counting_open(path, mode="r", *args, **kwargs):
+        assert mode == "rb", mode  # the reader opens its files this way, and only then is the count whole
+        return Counting(io.FileIO(path, "rb"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(axk1.data.warc, "open", counting_open, raising=False)
+        out = read()
+    return out, Counting.total
+
+
+def buffer_work(read):
+    """(what `read()` returns, the bytes the record reader's buffers (axk1.data.warc_salvage's bytearrays) held
+    each time bytes were cut from them or put into them): what such a change may move, so a buffer copied whole
+    for every tiny record shows as quadratic work, in bytes and not in seconds."""
+    import pytest
+
+    import axk1.data.warc_salvage
+
+    moved = [0]
+
+    class Counting(bytearray):
+        def __delitem__(self, key):
+            moved[0] += len(self)
+            super().__delitem__(key)
+
+        def __setitem__(self, key, value):
+            moved[0] += len(self) if isinstance(key, slice) else 1
+            super().__setitem__(key, value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(axk1.data.warc_salvage, "bytearray", Counting, raising=False)
+        out = read()
+    return out, moved[0]
