@@ -90,12 +90,15 @@ def test_transformers_renders_and_masks_what_axk1_renders_and_trains(codec, fold
         examples = render_examples(codec, rows, mode, 2048, tools=tools)
         turns = [i for i, m in enumerate(rows) if m["role"] == "assistant"]
         assert len(examples) == len(turns) == 3
-        for i, example in zip(turns, examples):
+        for n, (i, example) in enumerate(zip(turns, examples)):
             out = tok.apply_chat_template(rows[:i + 1], tools=tools, tokenize=True, return_dict=True,
                                           return_assistant_tokens_mask=True)
             ids, mask = out["input_ids"], out["assistant_masks"]
-            assert [t for t, m in zip(ids, mask) if m] == example.ids[example.n_prompt:].tolist(), (mode, i)
-            assert ids[:mask.index(1)] == example.ids[:example.n_prompt].tolist(), (mode, i)
+            # marked: this turn and, where they render as axk1 sft trains them (no trace), the calls before it
+            marked = examples[:n + 1] if mode == "non-think" else [example]
+            assert [t for t, m in zip(ids, mask) if m] == [
+                t for e in marked for t in e.ids[e.n_prompt:].tolist()], (mode, i)
+            assert ids[:mask.index(1)] == marked[0].ids[:marked[0].n_prompt].tolist(), (mode, i)
         trained = codec.decode(examples[0].ids[examples[0].n_prompt:].tolist())
         assert trained.endswith('Checking both.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul"}}'
                                 '\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "부산"}}'
@@ -130,11 +133,13 @@ def test_a_system_message_of_text_parts_renders_with_tools_in_transformers_as_in
         assert prompt == codec.render(parts[:7], enable_thinking=thinking, tools=[WEATHER]) == \
             codec.render(_agent()[:7], enable_thinking=thinking, tools=[WEATHER])
         assert prompt.startswith("<|im_start|>system\nBe brief.\n\n# Tools")
-    last = render_examples(codec, parts, "non-think", 2048, tools=[WEATHER])[-1]
+    # the exchange's calls and answer, as axk1 sft trains them
+    turns = render_examples(codec, parts, "non-think", 2048, tools=[WEATHER])
     out = tok.apply_chat_template(parts, tools=[WEATHER], tokenize=True, return_dict=True,
                                   return_assistant_tokens_mask=True)
-    assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == last.ids[last.n_prompt:].tolist()
-    assert out["input_ids"][:out["assistant_masks"].index(1)] == last.ids[:last.n_prompt].tolist()
+    assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == [
+        t for e in turns for t in e.ids[e.n_prompt:].tolist()]
+    assert out["input_ids"][:out["assistant_masks"].index(1)] == turns[0].ids[:turns[0].n_prompt].tolist()
     # no text parts, or empty ones: no system text, as a system message with empty content
     for empty in ([], [{"type": "text", "text": ""}], None):
         messages = [{"role": "system", "content": empty}, *_agent()[1:2]]
@@ -246,3 +251,45 @@ def test_a_refusal_part_renders_in_transformers_as_in_axk1_and_trains_as_sft_tra
     out = tok.apply_chat_template(messages[:3], tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     assert [t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m] == last.ids[last.n_prompt:].tolist()
     assert codec.decode(last.ids[last.n_prompt:].tolist()) == "I can't help with that."
+
+
+def test_trl_trains_the_calls_and_the_answer_of_a_rows_last_exchange_as_axk1_sft_does(codec, folder, tmp_path):
+    """TRL's assistant_only_loss trains what the template marks (generation). Only a row's last turn was marked, so
+    on user → call → result → answer TRL trained the answer and not the call, and a row ending with a result stopped
+    TRL ("no assistant tokens"). Every calling turn of the last exchange is marked now: TRL trains the tokens
+    `axk1 sft` trains for that exchange's turns; an earlier exchange (history, its think block gone) is not trained,
+    nor a call whose trace the history drops (it would train a call without its reasoning)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    # calls of one schema: `datasets` gives every call every argument name any call has (`"city": null`)
+    agent = _agent()
+    agent[5] = {**agent[5], "tool_calls": [_call("get_weather", {"city": "대구"})]}
+    earlier = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]
+    rows = [agent, agent[:7], earlier + agent[1:]]
+    trainer = SFTTrainer(model=model, processing_class=tok, train_dataset=Dataset.from_list(
+        [{"messages": r, "tools": json.dumps([WEATHER, CLOCK])} for r in rows]), args=SFTConfig(
+        output_dir=str(tmp_path), report_to=[], use_cpu=True, max_length=2048, assistant_only_loss=True))
+    assert len(trainer.train_dataset) == len(rows)  # none dropped as "fully masked"
+    for row, prepared in zip(rows, trainer.train_dataset):
+        last_user = max(i for i, m in enumerate(row) if m["role"] == "user")
+        exchange = [i for i, m in enumerate(row) if m["role"] == "assistant" and i > last_user]
+        examples = render_examples(codec, row, "keep", 2048, tools=[WEATHER, CLOCK])[-len(exchange):]
+        trl_trains = [t for t, m in zip(prepared["input_ids"], prepared["labels"]) if m != -100]
+        assert trl_trains == [t for e in examples for t in e.ids[e.n_prompt:].tolist()]
+        assert trl_trains  # the row ending with a result trains its calls
+    # a call with a trace renders in the history without it: not trained in keep mode, trained in non-think mode
+    traced = [*_agent()[:7]]
+    traced[5] = {**traced[5], "reasoning_content": "Now the time."}
+    for kwargs, trained in (({}, False), ({"enable_thinking": False}, True)):
+        out = tok.apply_chat_template(traced, tools=[WEATHER, CLOCK], return_dict=True,
+                                      return_assistant_tokens_mask=True, **kwargs)
+        text = codec.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+        assert text.startswith("Checking both.\n<tool_call>")  # the call before it, with no trace, is
+        assert ('"name": "now"' in text) == trained and "Now the time." not in text

@@ -18,6 +18,9 @@ continue_final_message continues the trace (in think mode only: with `enable_thi
 any turn's, and continue_final_message then refuses, the text it was to continue not being in the render). The
 template cannot see continue_final_message (transformers does not pass it), so a render of such a turn without it
 ends `trace<|im_end|>`: a continuation prompt, not a training row (`axk1 sft` refuses an unclosed think block).
+The calling turns before it in the same exchange (after the last user message: user, call, result, answer) are
+marked too where their render is the one `axk1 sft` trains (no trace, or `enable_thinking=False`), so that TRL
+trains a tool row's calls as well as its answer; earlier exchanges, whose traces the history drops, are not.
 A trace under several names is read in one order (text/reasoning.REASONING_FIELDS, transformers 5's). Prompts (the generation prompt added) render as before.
 
 The template reads what `axk1 sft` reads (posttrain/chat_formats.py), so that SFT, the server and transformers give
@@ -112,6 +115,14 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{{ " + _literal(TOOLS_HOW) + " + '<|im_end|>\\n' }}"
     "{%- endif -%}"
+    # the last user message: the assistant turns after it (the calls of the exchange a row ends with) are marked for
+    # training below where their render is the one `axk1 sft` trains
+    "{%- set exchange = namespace(start=-1) -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{%- set exchange.start = loop.index0 -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
     "{%- for message in messages -%}"
     # OpenAI's `developer` role (its SDKs send system instructions so since o1) is the system turn, as `axk1 sft`
     # reads it (posttrain/chat_formats.ROLE_ALIASES): a `developer` turn of its own was never trained
@@ -186,15 +197,43 @@ CHAT_TEMPLATE = (
     "{%- endgeneration -%}"
     "{{ '\\n' }}"
     "{%- else -%}"
+    "{%- set marked = false -%}"
     "{%- if role == 'assistant' -%}"  # history: the answer alone, as SFT trains (chat_data.prompt_text)
+    "{%- set trace = content.split('</think>')[0].replace('<think>', '') if '</think>' in content else '' -%}"
     "{%- set content = (content.split('</think>')[-1] if '</think>' in content else content) | trim -%}"
     "{%- if message['tool_calls'] -%}"
+    # a calling turn of the exchange the row ends with (after its last user message) renders as `axk1 sft` trains
+    # it when it has no trace (or non-think mode drops it): marked (generation), so that TRL's assistant-only loss
+    # trains the call as well as the answer. With a trace it is not: history drops the trace, and training the call
+    # without it would teach calls with no reasoning in think mode. Earlier exchanges are never marked: their turns
+    # lost their traces (and a plain answer its think block) in the history, not as `axk1 sft` trains them
+    # the trace read as the last turn's is: its names first found first, then inline
+    "{%- if message['reasoning_content'] is string -%}"
+    "{%- set trace = message['reasoning_content'] -%}"
+    "{%- elif message['thinking'] is string -%}"
+    "{%- set trace = message['thinking'] -%}"
+    "{%- elif message['reasoning'] is string -%}"
+    "{%- set trace = message['reasoning'] -%}"
+    "{%- endif -%}"
+    "{%- set marked = loop.index0 > exchange.start and (not (trace | trim) or (enable_thinking is defined "
+    "and not enable_thinking)) -%}"
     # a calling turn keeps the empty think block it was written after in non-think mode, so that an agent loop's
     # next prompt extends the last one (prefix-cache hits; TRL requires it of a template with tools)
-    "{%- set content = '<think>\\n\\n</think>' + with_calls(content, message['tool_calls']) -%}"
+    "{%- set content = with_calls(content, message['tool_calls']) -%}"
+    "{%- if not marked -%}"
+    "{%- set content = '<think>\\n\\n</think>' + content -%}"
     "{%- endif -%}"
     "{%- endif -%}"
+    "{%- endif -%}"
+    "{%- if marked -%}"
+    "{{ '<|im_start|>assistant\\n<think>\\n\\n</think>' }}"
+    "{%- generation -%}"
+    "{{ content + '<|im_end|>' }}"
+    "{%- endgeneration -%}"
+    "{{ '\\n' }}"
+    "{%- else -%}"
     "{{ '<|im_start|>' + role + '\\n' + content + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}"
