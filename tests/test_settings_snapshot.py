@@ -85,6 +85,28 @@ def test_a_resume_whose_recipe_adds_a_stage_says_so_and_how_to_go_on():
         check_resume(first, whole, Path("step-000050"))
     check_resume(whole, whole, Path("step-000050"))
 
+
+def test_a_resume_whose_recipe_changes_a_later_stage_says_so_and_why_it_is_refused():
+    """A longer stage 2 (one the run has not reached) was refused as "stages.1.tokens: 1024 -> 1536" with advice to
+    change only the layout: the reader could not tell a stage change from a typo, nor why a stage not yet begun is
+    fixed (the WSD decay starts at a step counted over the stages)."""
+    import copy
+
+    from axk1.train.recipe import load_recipe
+    from axk1.train.resume import check_resume, run_definition
+
+    recipe = load_recipe(REPO / "recipes" / "demo.toml")
+    whole = run_definition(recipe, recipe.model.build_config())
+    longer = copy.deepcopy(whole)
+    longer["stages"][1]["tokens"] *= 2
+    with pytest.raises(ValueError, match=r"^--resume: the recipe changes stage 2 of the run checkpointed in "
+                                         r"step-000050 \(stages\.1\.tokens: \d+ -> \d+\): a run's stages are fixed "
+                                         r"at its start, those it has not reached too .*with \[model\] init_from"):
+        check_resume(whole, longer, Path("step-000050"))
+    longer["optimizer.lr"] = 1.0  # a change outside the stages too: the whole list, as before
+    with pytest.raises(ValueError, match=r"differs from the run checkpointed in step-000050 in what defines the run"):
+        check_resume(whole, longer, Path("step-000050"))
+
 def _data_run(root: Path) -> Path:
     """The pipeline the data fixture was recorded from, at `root`."""
     (root / "proj" / "bench").mkdir(parents=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -71,6 +72,7 @@ class JsonlLog:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()  # the run that wrote the checkpoint made it empty at its start
         if resume_step is None:
             self.path.write_text("")
         elif self.path.exists():  # a run killed while writing a row left it torn: a row past the checkpoint
@@ -78,6 +80,12 @@ class JsonlLog:
             # written aside, then renamed over: a kill or a full disk during the rewrite keeps the old rows
             with atomic_writer(self.path) as f:
                 f.write("".join(strict_json(r) + "\n" for r in rows))  # an older file's NaN: strict now
+        if resume_step is not None and resume_step > 0 and new:
+            # a resume in a new --out that holds only copied checkpoints: the file began at the resumed step
+            # without a word, as if the run had lost its history (a file without rows yet is this run's: the
+            # steps before logged none)
+            print(f"note: {self.path.name} starts at step {resume_step + 1}: the steps before are in the run that "
+                  "wrote the checkpoint", file=sys.stderr, flush=True)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.path is not None:

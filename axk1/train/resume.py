@@ -22,7 +22,7 @@ from axk1.checkpoint.mtp_order import MTP_ORDER, convert_resumed_, hidden_first
 from axk1.config import ModelConfig
 from axk1.json_text import read_json_file
 from axk1.process_rank import process_rank
-from axk1.settings_snapshot import flat_settings, json_safe, setting_diffs
+from axk1.settings_snapshot import changed_keys, flat_settings, json_safe, setting_diffs
 from axk1.train.data import HELD_OUT_BY
 from axk1.train.recipe import Recipe
 
@@ -98,6 +98,19 @@ def check_resume(saved: dict | None, current: dict, where: Path, may_change: tup
                          "run started with; to train on into a stage it did not plan, export its last checkpoint "
                          "(`axk1 export`) and start a new run from that folder with [model] init_from (docs/training.md, "
                          "\"Resume\")")
+    staged = sorted({int(k.split(".")[1]) + 1 for k in changed_keys(old, new) if k.startswith("stages.")
+                     and k.split(".")[1].isdigit()})
+    if diffs and staged and all(k.startswith("stages.") for k in changed_keys(old, new)):
+        # a longer or changed stage the run has not reached yet was refused as a bare list of keys; it stays
+        # refused (the WSD decay's start and the run's total steps are counted over every stage, so even a stage
+        # not begun moves the learning rate of the steps before it), but said as what it is
+        raise ValueError(f"--resume: the recipe changes stage{'s' if len(staged) > 1 else ''} "
+                         f"{', '.join(map(str, staged))} of the run checkpointed in {where} "
+                         f"({'; '.join(diffs)[:600]}): a run's stages are fixed at its start, those it has not "
+                         "reached too (the learning-rate schedule and the rows drawn are counted over all of them). "
+                         "Resume with the recipe the run started with; to train on with other stages, export its last "
+                         "checkpoint (`axk1 export`) and start a new run from that folder with [model] init_from "
+                         "(docs/training.md, \"Resume\")")
     if diffs:
         raise ValueError(f"--resume: the recipe differs from the run checkpointed in {where} in what defines the "
                          f"run (checkpoint -> recipe): {'; '.join(diffs)[:2000]}. Resume with the recipe the run "

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 
 from axk1.checkpoint.prune import wait_for_prunes
+from axk1.checkpoint.dcp import latest_step, step_dir
 from axk1.checkpoint.run_lock import run_locks
 from axk1.process_rank import process_rank
 
@@ -34,6 +35,23 @@ class TrainState:
     spike_losses: list[float] = field(default_factory=list)
 
 
+def copy_to_resume(error: OSError, ckpts: Path) -> OSError:
+    """A resume refused for a checkpoints folder it cannot write (a read-only mount): "give this run another
+    checkpoints folder" alone led to `--resume` there, which found no checkpoint. The run to go on from is the newest
+    step folder, so say to copy it into the new folder (a step folder is a whole checkpoint) and resume there."""
+    text = error.strerror if error.filename is not None else str(error)
+    step = latest_step(ckpts)
+    if step is None or not text or f" {ckpts} (" not in text:
+        return error  # another folder's refusal, or nothing to go on from
+    text += (f"; to resume this run there, copy its newest checkpoint {step_dir(ckpts, step)} into that folder (the "
+             "step folder whole, under the same name) and resume with the new folder")
+    if error.filename is not None:
+        return type(error)(error.errno, text, error.filename)
+    moved = type(error)(text)
+    moved.errno = error.errno  # the message alone is what the command line prints
+    return moved
+
+
 class TrainerBase:
     recipe: object
     is_main: bool
@@ -43,19 +61,19 @@ class TrainerBase:
     ckpt_dir: Path
     callbacks: list
 
-    def build_under_locks(self, build, *args) -> None:
+    def build_under_locks(self, build, resume: bool | str, *args) -> None:
         """The output folder's locks (self.recipe's), then the trainer's own `build(*args)`. A run refused there
         (the model does not fit, no token shards, checkpoints of an earlier run) leaves no folder it made: a
         refused `axk1 train --out X` left X holding only its lock file and an empty checkpoints folder, though the
         refusal comes before anything is built (docs/configuration.md)."""
-        self.take_run_locks()
+        self.take_run_locks(resume)
         try:
-            build(*args)
+            build(resume, *args)
         except BaseException:
             self.remove_new_folders()
             raise
 
-    def take_run_locks(self) -> None:
+    def take_run_locks(self, resume: bool | str = False) -> None:
         """One run per output folder and per checkpoints folder, wherever that lies (the launch's first rank holds
         the locks; axk1/checkpoint/run_lock.py): taken before the checkpoints are looked at or a model loaded, so a
         second run is told the folder is in use. Refused at the second lock, the run leaves nothing it made under
@@ -65,6 +83,9 @@ class TrainerBase:
         self.locks: list = []
         try:  # the first rank's refusal (in use, not writable) is the launch's
             run_locks(out, ckpts, process_rank(), held=self.locks)
+        except OSError as e:
+            self.remove_new_folders()
+            raise (copy_to_resume(e, ckpts) if resume else e) from None
         except BaseException:
             self.remove_new_folders()
             raise
