@@ -60,7 +60,8 @@ def test_a_run_started_from_an_export_draws_other_rows_than_the_run_it_came_from
 
     from axk1 import ModelConfig, save_pretrained
     from axk1.model import AXK1ForCausalLM
-    from axk1.train.data import StageSampler, init_from_salt
+    from axk1.train.data import StageSampler
+    from axk1.train.init_from_salt import init_from_salt
     from axk1.train.recipe import load_recipe
 
     recipe = load_recipe(write_recipe(tmp_path))
@@ -85,3 +86,25 @@ def test_a_run_started_from_an_export_draws_other_rows_than_the_run_it_came_from
     torch.manual_seed(6)
     save_pretrained(AXK1ForCausalLM(ModelConfig.from_preset("axk1-tiny"), with_mtp=False), tmp_path / "other")
     assert init_from_salt(tmp_path / "other") != salt
+
+
+def test_two_exports_of_one_architecture_give_other_salts_past_a_long_header(tmp_path):
+    """A large model's safetensors header (the tensors' names and offsets) runs past the first 64 KiB and is the same
+    in every export of its architecture: stage 1's and stage 2's exports gave one salt, so a stage-3 run from stage
+    2's export re-drew stage 2's rows. The tensors themselves are read too."""
+    import torch
+    from safetensors.torch import save_file
+
+    from axk1.train.init_from_salt import init_from_salt
+
+    long_header = {"note": "x" * 100_000}  # as the names of thousands of tensors would make it
+    for name, value in (("stage1", 1.0), ("stage2", 2.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text('{"hidden_size": 8}')
+        save_file({"w": torch.full((64,), value)}, tmp_path / name / "model.safetensors", metadata=long_header)
+    a, b = ((tmp_path / name / "model.safetensors").read_bytes() for name in ("stage1", "stage2"))
+    assert len(a) == len(b) and a[:1 << 16] == b[:1 << 16]  # the case: alike in size and in their first 64 KiB
+    assert init_from_salt(tmp_path / "stage1") != init_from_salt(tmp_path / "stage2")
+    # a cut file (its header's length promising more than it holds) still gives a salt, no traceback
+    (tmp_path / "stage2" / "model.safetensors").write_bytes(b[:100])
+    assert init_from_salt(tmp_path / "stage2")

@@ -6,7 +6,8 @@ generator seeded by (seed, step, r); the row starts at the start of that token's
 consecutive seq_len windows, `window_start`) and is the next seq_len tokens from there, running across document
 boundaries. So the sampler's whole state is (seed, step), resume is exact, and any data-parallel rank
 can draw its own rows without talking to the others. A run started from a model folder ([model] init_from) adds that
-folder's checksum to every row's seed (init_from_salt), so it does not draw again the rows the run it came from drew.
+folder's checksum to every row's seed (train/init_from_salt.py), so it does not draw again the rows the run it came
+from drew.
 
 Legend: B sequences, T tokens per sequence.
 """
@@ -245,7 +246,7 @@ class StageSampler:
     def __init__(self, recipe: Recipe, shards: list[Shard], missing_ok: bool = False, salt: tuple = ()) -> None:
         """missing_ok: a stage none of whose domains has shards gets no table instead of an error (the validation
         split, where a small domain may have nothing held out). The token ids are checked by `check_token_bound`.
-        salt: more of every row's seed (init_from_salt), saved with the sampler's state."""
+        salt: more of every row's seed (train/init_from_salt.py), saved with the sampler's state."""
         self.seed = recipe.data.seed
         self.salt = tuple(salt)
         self.recipe = recipe
@@ -380,18 +381,3 @@ def _content_key(s: Shard) -> list[int]:
     domain, bucket, tokens, documents, checksum = shard_fingerprint(s)
     return [zlib.crc32(domain.encode()), zlib.crc32(bucket.encode()), tokens, documents, checksum]
 
-
-def init_from_salt(folder: str | Path | None) -> tuple[int, ...]:
-    """(a checksum of the [model] init_from folder,) or () without one. A run started from an export of another run
-    at step 0 with the same [data] seed drew the same rows as it had: every row whose stage shares a domain with the
-    first run's re-read that run's window at the same step (16 of 48 rows of a stage-2-only run from stage 1's
-    export). The folder's config.json and each safetensors file's name, size and first 64 KiB (its header and the
-    start of its weights) tell it apart from the run it came from, without reading a 1 TB release whole."""
-    if folder is None or not Path(folder).is_dir():
-        return ()  # nothing to start from, or a folder the model's loading will name as missing
-    crc = 0
-    for path in [Path(folder) / "config.json", *sorted(Path(folder).glob("*.safetensors"))]:
-        if path.is_file():
-            with open(path, "rb") as f:
-                crc = zlib.crc32(f"{path.name}:{path.stat().st_size}".encode() + f.read(1 << 16), crc)
-    return (crc,)

@@ -40,8 +40,7 @@ from axk1.train.balance import LoadBalancer, moe_layers
 from axk1.train.callbacks import (BadStepGuard, Callback, Checkpointer, KillAfterCheckpoint, MetricsWriter,
                                   ProgressBar, RunPlots, SpeedMonitor, StopOnSignal, run_callbacks)
 from axk1.train.divergence import DivergenceNote
-from axk1.train.data import (HELD_OUT_BY, Batch, StageSampler, check_token_bound, init_from_salt, load_shards,
-                             split_validation)
+from axk1.train.data import HELD_OUT_BY, Batch, StageSampler, check_token_bound, load_shards, split_validation
 from axk1.train.loss import IGNORE_INDEX, Objective, host_counts
 from axk1.train.loop import run_loop
 from axk1.train.loss_spike import LossSpikeGuard, NonFiniteGuard
@@ -49,6 +48,7 @@ from axk1.train.model_memory import check_model_fits
 from axk1.train.optim import build_optimizer, schedule_from_recipe
 from axk1.train.rank_recipes import check_ranks_agree
 from axk1.train.recipe import Recipe
+from axk1.train.init_from_salt import init_from_salt
 from axk1.train.resume import counters_lack, resume_run, run_definition, saved_held_out_by
 from axk1.train.trainer_base import TrainerBase, TrainState
 from axk1.train.validation import Validator, rows_problem
