@@ -59,6 +59,16 @@ def test_a_page_at_more_urls_keeps_its_text_and_loses_the_template(tmp_path, ext
     assert SHARED in posts[0].text
 
 
+
+def _assert_each_page_keeps_its_own_lines(tmp_path, pages) -> None:
+    """`pages`: (the lines a page keeps, its document); the site's 42 shared lines (menu, footer, section block)
+    removed from each, every page kept."""
+    step = _boilerplate(tmp_path, [doc for _, doc in pages])
+    for own, doc in pages:
+        assert step.filter(doc) is True
+        assert doc.text.split("\n") == own, doc.text
+        assert doc.metadata["site_boilerplate_lines"] == 42
+
 def test_a_real_page_at_three_more_urls_keeps_every_line_it_kept_alone(tmp_path):
     """The longest fixture page (extracted from the real HTML) that loses its site's template, served at three more
     URLs with a view counter: it keeps every line it keeps when served once, and loses the lines it lost then."""
@@ -122,11 +132,7 @@ def test_section_pages_sharing_a_block_lose_it_and_keep_their_own_lines(tmp_path
         for p in range(7):
             own = [f"{s}-{p}번 기사 {j}문단: {ARTICLES[(p + j) % 4][j % 3]} ({s * 1000 + p * 10 + j})" for j in range(4)]
             pages.append((own, _doc(f"{s}-{p}", f"https://{SITE}/s{s}/a{p}", [*own, *block])))
-    step = _boilerplate(tmp_path, [doc for _, doc in pages])
-    for own, doc in pages:
-        assert step.filter(doc) is True
-        assert doc.text.split("\n") == own, doc.text
-        assert doc.metadata["site_boilerplate_lines"] == 42
+    _assert_each_page_keeps_its_own_lines(tmp_path, pages)
 
 
 def test_a_signature_is_folded_in_chunks(monkeypatch):
@@ -191,11 +197,7 @@ def test_articles_of_few_lines_lose_their_sections_block_and_their_copies_keep_t
                 views = [f"조회수 {s * 1000 + p * 10 + k}"] if counter else []
                 doc = _doc(f"{s}-{p}-{k}", url + ("" if k == 0 else VARIANTS[k - 1]), [*own, *block, *views])
                 pages.append(([*own, *views], doc))
-    step = _boilerplate(tmp_path, [doc for _, doc in pages])
-    for kept, doc in pages:
-        assert step.filter(doc) is True
-        assert doc.text.split("\n") == kept, doc.text
-        assert doc.metadata["site_boilerplate_lines"] == 42
+    _assert_each_page_keeps_its_own_lines(tmp_path, pages)
 
 
 def test_short_real_pages_at_three_more_urls_keep_every_line_they_kept_alone(tmp_path):
@@ -251,11 +253,7 @@ def test_briefs_of_short_numbered_lines_lose_their_sections_block(tmp_path, form
         for p in range(7):
             own = [headlines[p].format(n=10 * s + p + 2), f"입력 2024.03.0{p + 1} 14:2{s}", f"사진=연합뉴스 {s}{p}"]
             pages.append((own, _doc(f"{s}-{p}", f"https://{SITE}/s{s}/a{p}", [*own, *block])))
-    step = _boilerplate(tmp_path, [doc for _, doc in pages])
-    for own, doc in pages:
-        assert step.filter(doc) is True
-        assert doc.text.split("\n") == own, doc.text
-        assert doc.metadata["site_boilerplate_lines"] == 42
+    _assert_each_page_keeps_its_own_lines(tmp_path, pages)
 
 
 def test_numbers_are_masked_and_words_kept():

@@ -108,8 +108,10 @@ class RunLock:
             # the caller's option (`axk1 export`'s OUT is positional: "another OUT folder", not --out)
             advice = (_full_disk(self.path.parent, self.option) if e.errno in DISK_FULL else
                       f"give this run another {self.option}{self._writable}{moved}")
-            raise PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): {advice}",
-                                  str(e.filename or self.path)) from None
+            error = PermissionError(e.errno, f"the run cannot write to {self.path.parent} ({e.strerror}): {advice}",
+                                    str(e.filename or self.path))
+            error.folder = self.path.parent  # which of a run's folders refused it (train/trainer_base.py)
+            raise error from None
 
     def _make_and_open(self) -> int:
         """The lock file's descriptor, its folders made first; those this makes join `_made`."""
@@ -155,7 +157,7 @@ class RunLock:
             why = (_full_disk(folder, self.option) if e.errno in DISK_FULL else
                    f"give this run another {self.option}{self._writable}")
             error = OSError(f"the run cannot write its lock file in {folder} ({e.strerror}): {why}")
-            error.errno = e.errno  # the message alone is what the command line prints
+            error.errno, error.folder = e.errno, folder  # the message alone is what the command line prints
             raise error from None
 
     def remove_made(self) -> None:

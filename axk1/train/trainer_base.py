@@ -41,8 +41,8 @@ def copy_to_resume(error: OSError, ckpts: Path) -> OSError:
     step folder, so say to copy it into the new folder (a step folder is a whole checkpoint) and resume there."""
     text = error.strerror if error.filename is not None else str(error)
     step = latest_step(ckpts)
-    if step is None or not text or f" {ckpts} (" not in text:
-        return error  # another folder's refusal, or nothing to go on from
+    if step is None or not text or getattr(error, "folder", None) != ckpts:
+        return error  # another folder's refusal (RunLock names the folder), or nothing to go on from
     text += (f"; to resume this run there, copy its newest checkpoint {step_dir(ckpts, step)} into that folder (the "
              "step folder whole, under the same name) and resume with the new folder")
     if error.filename is not None:
